@@ -1,0 +1,290 @@
+"""The ``changebank`` command: one entry point for setting up, importing, serving and exporting.
+
+Run ``changebank --help`` for the commands and ``changebank COMMAND --help`` for each one's options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+DOCUMENT_SUFFIXES = {
+    ".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm", ".vtt", ".srt",
+    ".wav", ".mp3", ".m4a", ".ogg", ".flac",
+}
+
+
+def _setup_django(data_dir: str | None = None) -> None:
+    if data_dir:
+        os.environ["CHANGEBANK_DATA_DIR"] = data_dir
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "changebank.settings")
+    import django
+
+    django.setup()
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"changebank: {message}", file=sys.stderr)
+    return code
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create the data folder and secret key, and bring the database schema up to date."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    data_dir = Path(settings.DATA_DIR)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = data_dir / "secret_key"
+    if not key_file.exists() and not os.environ.get("CHANGEBANK_SECRET_KEY"):
+        import secrets
+
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    call_command("migrate", interactive=False, verbosity=1 if args.verbose else 0)
+    print(f"Database ready: {settings.DATABASES['default']['NAME']}")
+    return 0
+
+
+def cmd_programme(args: argparse.Namespace) -> int:
+    """Create or list programmes."""
+    from django.utils.text import slugify
+
+    from changebank.core.audit import acting_as
+    from changebank.listen.models import Programme
+
+    if args.action == "list":
+        for p in Programme.objects.order_by("slug"):
+            print(f"{p.slug}\t{p.visibility}\t{p.submissions.count()} submissions\t{p.title}")
+        return 0
+    slug = args.slug or slugify(args.title)[:80]
+    with acting_as(label="command line"):
+        programme, created = Programme.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "title": args.title,
+                "description": args.description or "",
+                "visibility": args.visibility,
+            },
+        )
+    print(("Created" if created else "Already exists:") + f" programme '{programme.slug}'")
+    return 0
+
+
+def _programme(slug: str) -> Any:
+    from changebank.listen.models import Programme
+
+    programme = Programme.objects.filter(slug=slug).first()
+    if programme is None:
+        slugs = ", ".join(Programme.objects.values_list("slug", flat=True)[:20]) or "none yet"
+        raise SystemExit(
+            _fail(f"no programme '{slug}' (programmes: {slugs}); create one with "
+                  "'changebank programme create --title ...'")
+        )
+    return programme
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a survey export, spreadsheet, JSON file, document, transcript or recording."""
+    from changebank.core.audit import acting_as
+    from changebank.listen.importers import ImportFileError, open_source, propose_mapping
+    from changebank.listen.importers.loader import ImportRejected, import_file
+
+    programme = _programme(args.programme)
+    path = Path(args.file)
+    if path.suffix.lower() in DOCUMENT_SUFFIXES:
+        return _import_document(args, programme, path)
+    try:
+        if args.preview:
+            source = open_source(path)
+            mapping = propose_mapping(source)
+            print(f"{source.filename}: {source.description}")
+            for col in source.columns:
+                sample = col.samples[0][:50] if col.samples else ""
+                print(f"  {mapping.roles[col.header]:<13} {col.label[:60]:<60} e.g. {sample!r}")
+            return 0
+        with acting_as(label="command line"):
+            result = import_file(path, programme, mapping=args.mapping, on_error=args.on_error)
+    except ImportFileError as exc:
+        return _fail(str(exc))
+    except ImportRejected as exc:
+        print(f"changebank: {exc}", file=sys.stderr)
+        for problem in exc.result.errors[:50]:
+            print("  " + problem.describe(exc.result.filename), file=sys.stderr)
+        if exc.result.error_count > 50:
+            print(f"  … {exc.result.error_count - 50:,} more", file=sys.stderr)
+        print("Fix these rows, or import the good rows with --on-error skip.", file=sys.stderr)
+        return 1
+    print(result.summary())
+    for problem in result.errors[:50]:
+        print("  skipped: " + problem.describe(result.filename))
+    if result.warning_count:
+        print(f"  {result.warning_count:,} warnings; see the import's page for the full list")
+    return 0
+
+
+def _import_document(args: argparse.Namespace, programme: Any, path: Path) -> int:
+    from changebank.core.audit import acting_as
+    from changebank.listen.documents import DocumentError
+    from changebank.listen.ingest import add_document
+
+    try:
+        with acting_as(label="command line"):
+            document, created = add_document(programme, path, speech=args.speech)
+    except DocumentError as exc:
+        return _fail(str(exc))
+    verb = "Added" if created else "Already imported:"
+    print(f"{verb} {document.filename} ({document.kind}): {document.passages.count()} passages")
+    return 0
+
+
+def cmd_createuser(args: argparse.Namespace) -> int:
+    """Create a user with a role, or give an existing user the role."""
+    from django.contrib.auth.models import Group, User
+
+    from changebank.core.roles import ROLES, ensure_roles
+
+    ensure_roles()
+    if args.role not in ROLES:
+        return _fail(f"unknown role '{args.role}'; roles are: {', '.join(ROLES)}")
+    password = args.password or os.environ.get("CHANGEBANK_PASSWORD")
+    user, created = User.objects.get_or_create(username=args.username)
+    if created or password:
+        if not password:
+            if not sys.stdin.isatty():
+                return _fail("give a password with --password or CHANGEBANK_PASSWORD")
+            password = getpass.getpass(f"Password for {args.username}: ")
+        user.set_password(password)
+    user.is_staff = args.role == "admin"
+    user.is_superuser = args.role == "admin"
+    user.save()
+    user.groups.add(Group.objects.get(name=args.role))
+    print(f"{'Created' if created else 'Updated'} {args.username} ({args.role})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a programme's submissions as CSV."""
+    from changebank.share.exporters.csv import write_submissions_csv
+
+    programme = _programme(args.programme)
+    if args.output == "-":
+        count = write_submissions_csv(programme, sys.stdout)
+    else:
+        with open(args.output, "w", encoding="utf-8-sig", newline="") as fh:
+            count = write_submissions_csv(programme, fh)
+        print(f"Wrote {count:,} submissions to {args.output}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the web application with waitress."""
+    from waitress import serve
+
+    from changebank.wsgi import application
+
+    print(f"changebank is serving on http://{args.host}:{args.port}/  (Ctrl+C to stop)", flush=True)
+    serve(application, host=args.host, port=args.port, threads=args.threads, ident="changebank")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Set up the bundled demo programmes and users, then serve (unless --no-serve)."""
+    from changebank.demo import load_demo
+
+    cmd_init(args)
+    for line in load_demo():
+        print(line)
+    if args.no_serve:
+        return 0
+    return cmd_serve(args)
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    """Run a Django management command (for example: changebank manage check --deploy)."""
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["changebank manage", *args.rest])
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="changebank",
+        description="changebank: from what people say about a service to the changes worth keeping.",
+    )
+    parser.add_argument("--data-dir", help="data folder (default: $CHANGEBANK_DATA_DIR or ./var)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="say more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=func.__doc__)
+        p.set_defaults(func=func)
+        return p
+
+    add("init", cmd_init, "create the data folder and database")
+
+    p = add("programme", cmd_programme, "create or list programmes")
+    p.add_argument("action", choices=["create", "list"])
+    p.add_argument("--title", help="title (for create)")
+    p.add_argument("--slug", help="short name used in addresses and commands")
+    p.add_argument("--description")
+    p.add_argument("--visibility", choices=["public", "unlisted", "private"], default="private")
+
+    p = add("import", cmd_import, "import a file into a programme")
+    p.add_argument("file", help="CSV, TSV, XLSX, JSON, JSONL, a Consult/ThemeFinder folder, or a "
+                   "document (PDF, DOCX, TXT, Markdown, HTML), transcript (VTT, SRT) or recording "
+                   "(WAV, MP3, M4A)")
+    p.add_argument("--programme", required=True, help="the programme's slug")
+    p.add_argument("--mapping", help="JSON file saying what each column is; see docs/importing.md")
+    p.add_argument("--on-error", choices=["reject", "skip"], default="reject",
+                   help="reject the whole file if any row is bad (default), or skip bad rows")
+    p.add_argument("--preview", action="store_true", help="show the detected format and column "
+                   "roles, and import nothing")
+    p.add_argument("--speech", default="pocketsphinx",
+                   help="speech-to-text for recordings: pocketsphinx (default) or whisper:/path/to/model")
+
+    p = add("createuser", cmd_createuser, "create a user with a role")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, help="admin, analyst, 'panel member' or 'evaluation lead'")
+    p.add_argument("--password", help="(or set CHANGEBANK_PASSWORD; asked for when neither is given)")
+
+    p = add("export", cmd_export, "export submissions as CSV")
+    p.add_argument("what", choices=["submissions"])
+    p.add_argument("--programme", required=True)
+    p.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")
+
+    for name, func, text in [("serve", cmd_serve, "serve the web application"),
+                             ("demo", cmd_demo, "load the demo data and serve it")]:
+        p = add(name, func, text)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--threads", type=int, default=8)
+        if name == "demo":
+            p.add_argument("--no-serve", action="store_true", help="load the demo, do not serve")
+
+    p = add("manage", cmd_manage, "run a Django management command")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_django(args.data_dir)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

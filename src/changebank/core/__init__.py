@@ -1,0 +1,1 @@
+"""Shared pieces: accounts and roles, the audit trail, templates and security headers."""

@@ -1,0 +1,63 @@
+"""The roles people have, as Django groups with permissions.
+
+Contributors and readers need no account. Everyone else signs in and holds one or more roles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission
+
+ADMIN = "admin"
+ANALYST = "analyst"
+PANEL_MEMBER = "panel member"
+EVALUATION_LEAD = "evaluation lead"
+
+#: Role -> the permission codenames it grants ("app_label.codename"); "*" is every permission.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    ADMIN: ["*"],
+    ANALYST: [
+        "listen.view_programme",
+        "listen.view_submission",
+        "listen.change_submission",
+        "listen.view_respondent",
+        "listen.view_original_text",
+        "listen.view_importbatch",
+        "listen.add_importbatch",
+        "listen.view_document",
+        "listen.add_document",
+        "listen.export_submissions",
+    ],
+    PANEL_MEMBER: ["listen.view_programme"],
+    EVALUATION_LEAD: ["listen.view_programme", "listen.view_submission"],
+}
+ROLES = list(ROLE_PERMISSIONS)
+
+
+def ensure_roles() -> None:
+    """Create the role groups and give each its permissions; safe to run any number of times."""
+    for role, codes in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        if codes == ["*"]:
+            perms = list(Permission.objects.all())
+        else:
+            perms = []
+            for code in codes:
+                app_label, codename = code.split(".", 1)
+                perm = Permission.objects.filter(
+                    content_type__app_label=app_label, codename=codename
+                ).first()
+                if perm is not None:
+                    perms.append(perm)
+        group.permissions.set(perms)
+
+
+def ensure_roles_after_migrate(**kwargs: Any) -> None:
+    ensure_roles()
+
+
+def has_role(user: Any, role: str) -> bool:
+    return bool(
+        user.is_authenticated and (user.is_superuser or user.groups.filter(name=role).exists())
+    )

@@ -1,0 +1,39 @@
+"""Pages that belong to no single stage: the home page, sign-in and the site's statements."""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from changebank.listen.models import Programme
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    programmes = Programme.objects.visible_to(request.user).order_by("-opens_on", "title")
+    return render(request, "core/home.html", {"programmes": programmes})
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "core/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    pass
+
+
+def accessibility(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/accessibility.html", {"page_title": "Accessibility statement"})
+
+
+def privacy(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/privacy.html", {"page_title": "Privacy"})
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "core/404.html", {"page_title": "Page not found"}, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/500.html", {"page_title": "Sorry, there is a problem"}, status=500)

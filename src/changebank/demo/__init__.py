@@ -1,0 +1,121 @@
+"""The bundled demo: two programmes, real NHS comments and a login for each role.
+
+``load_demo`` is idempotent: running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path(__file__).parent / "data"
+FFT_SAMPLE = DATA / "fft_sample.csv"
+
+#: Demo logins, printed by ``make demo``. For a laptop only: never use them on a server.
+DEMO_USERS = [
+    ("admin", "admin", "demo-admin-pass"),
+    ("analyst", "analyst", "demo-analyst-pass"),
+    ("panel", "panel member", "demo-panel-pass"),
+    ("evaluator", "evaluation lead", "demo-evaluator-pass"),
+]
+
+FFT_MAPPING = {
+    "propose_rest": False,
+    "columns": {
+        "Comment ID": "id",
+        "Respondent ID": "respondent_id",
+        "FFT question": "question",
+        "FFT answer": "text",
+        "Date": "received_at",
+        "Trust": "organisation",
+        "Service type 1": "sector",
+        "Service type 2": "attribute",
+        "FFT categorical answer": "answer",
+        "Comment sentiment": "attribute",
+    },
+}
+
+BCN_WORKSTREAMS = [
+    "Digital and virtual care", "Workforce and wellbeing", "Primary care", "Mental health",
+    "Care homes and social care", "Urgent and emergency care", "Elective recovery",
+    "Community services", "Partnership working", "Patients and carers as partners",
+    "Discharge and flow", "Medicines", "Children and young people", "Learning disability and autism",
+    "Health inequalities", "Research and innovation",
+]
+
+
+def load_demo() -> list[str]:
+    """Create the demo programmes, import the sample, create the users; return lines to print."""
+    from django.contrib.auth.models import Group, User
+
+    from changebank.core.audit import acting_as
+    from changebank.core.roles import ensure_roles
+    from changebank.listen.importers.loader import file_sha256, import_file
+    from changebank.listen.models import ImportBatch, Programme, Question, Workstream
+
+    lines = []
+    ensure_roles()
+    with acting_as(label="demo"):
+        fft, _ = Programme.objects.get_or_create(
+            slug="fft-demo",
+            defaults={
+                "title": "Friends and Family Test comments from two NHS trusts",
+                "summary": "3,000 real comments from an ambulance trust and a community and mental "
+                "health trust, 2020 to 2022.",
+                "description": "A sample of the NHS Friends and Family Test comments published by the "
+                "pxtextmining project (NHS England, MIT licence). Patients said what was good and what "
+                "could be better.",
+                "organiser": "Demo data: NEAS and NHFT via pxtextmining",
+                "visibility": Programme.Visibility.PUBLIC,
+                "accepting_submissions": False,
+            },
+        )
+        if not ImportBatch.objects.filter(programme=fft, file_sha256=file_sha256(FFT_SAMPLE)).exists():
+            result = import_file(FFT_SAMPLE, fft, mapping=FFT_MAPPING)
+            lines.append(result.summary())
+        else:
+            lines.append(f"Demo comments already loaded into '{fft.slug}'.")
+
+        bcn, created = Programme.objects.get_or_create(
+            slug="beneficial-changes",
+            defaults={
+                "title": "Beneficial changes: what should we keep?",
+                "summary": "Tell us about a change made during COVID-19 that we should keep, and "
+                "what should never come back.",
+                "description": "During the pandemic, health and care changed fast. Some changes made "
+                "things better for patients, carers and staff; others should never be repeated. Tell "
+                "us what you saw, so the best changes can be kept and spread.",
+                "organiser": "A demo listening programme",
+                "consent_text": "I agree that my answers can be used to decide which changes to keep. "
+                "Quotes may be published without my name or any details that could identify me.",
+                "visibility": Programme.Visibility.PUBLIC,
+            },
+        )
+        if created:
+            Question.objects.create(
+                programme=bcn, key="keep", position=1, stance="keep", required=True,
+                prompt="What change made during COVID-19 would you keep?",
+                hint="Describe the change and what difference it made, to you or to others.",
+            )
+            Question.objects.create(
+                programme=bcn, key="never-again", position=2, stance="never_again",
+                prompt="What should never come back?",
+                hint="Something that stopped or changed, and should stay that way.",
+            )
+            Question.objects.create(
+                programme=bcn, key="helped", position=3, kind="rating", rating_min=1, rating_max=5,
+                prompt="How much did the change you would keep help?",
+                hint="1 means not at all, 5 means a great deal.",
+            )
+            for name in BCN_WORKSTREAMS:
+                Workstream.objects.get_or_create(programme=bcn, name=name)
+
+    for username, role, password in DEMO_USERS:
+        user, created = User.objects.get_or_create(username=username)
+        if created:
+            user.set_password(password)
+            user.is_staff = user.is_superuser = role == "admin"
+            user.save()
+        user.groups.add(Group.objects.get(name=role))
+    lines.append("Demo logins (for this laptop only):")
+    lines += [f"  {role:<16} username {u:<10} password {p}" for u, role, p in DEMO_USERS]
+    return lines

@@ -1,0 +1,1 @@
+"""Listen: programmes, questions, respondents and submissions; the public form; imports and documents."""

@@ -1,0 +1,1 @@
+"""Share: exports, reports and the public catalogue."""

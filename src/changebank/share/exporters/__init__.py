@@ -1,0 +1,1 @@
+"""Exporters: files that leave changebank."""

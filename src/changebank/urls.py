@@ -1,0 +1,11 @@
+"""URL map: one include per stage of the journey."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("changebank.core.urls")),
+    path("", include("changebank.listen.urls")),
+]
+
+handler404 = "changebank.core.views.not_found"
+handler500 = "changebank.core.views.server_error"
