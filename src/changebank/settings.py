@@ -72,19 +72,6 @@ TEMPLATES = [
             "context_processors": ["changebank.core.context.page"],
         },
     },
-    {
-        # Only for Django's own built-in pages (none are routed); our pages are Jinja2.
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ]
-        },
-    },
 ]
 
 
@@ -133,7 +120,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = DATA_DIR / "static"
+# Set CHANGEBANK_STATIC_ROOT and run `changebank manage collectstatic` in production; on a laptop the
+# files are served straight from the installed packages.
+STATIC_ROOT = os.environ.get("CHANGEBANK_STATIC_ROOT") or None
 NODE_MODULES = Path(os.environ.get("CHANGEBANK_NODE_MODULES", PACKAGE_DIR.parents[1] / "node_modules"))
 STATICFILES_DIRS = [
     d

@@ -8,12 +8,11 @@ from urllib.parse import urlencode
 
 import nhsuk_frontend_jinja
 from django.contrib.messages import get_messages
-from django.middleware.csrf import get_token
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader
 from markupsafe import Markup, escape
 
 NHSUK_TEMPLATES = Path(nhsuk_frontend_jinja.__file__).parent / "templates"
@@ -32,12 +31,6 @@ def query(request: Any, **changes: Any) -> str:
         else:
             params[key] = value
     return "?" + urlencode(list(params.lists()), doseq=True) if params else "?"
-
-
-def csrf_input(request: Any) -> Markup:
-    return Markup('<input type="hidden" name="csrfmiddlewaretoken" value="{}">').format(
-        get_token(request)
-    )
 
 
 def localdate(value: Any, fmt: str = "j F Y, H:i") -> str:
@@ -70,11 +63,12 @@ def environment(**options: Any) -> Environment:
     if loader is not None:
         loaders.insert(0, loader)
     options.setdefault("extensions", []).append("jinja2.ext.do")
+    # The NHS.UK macros read optional parameters such as params.search.action.
+    options["undefined"] = ChainableUndefined
     env = Environment(loader=ChoiceLoader(loaders), **options)
     env.globals.update(
         url=url,
         static=static,
-        csrf_input=csrf_input,
         get_messages=get_messages,
         query=query,
     )

@@ -1,4 +1,15 @@
 from django.urls import path
 
+from . import views
+
 app_name = "listen"
-urlpatterns: list = []
+urlpatterns = [
+    path("programmes/<slug:slug>/", views.programme_detail, name="programme_detail"),
+    path("programmes/<slug:slug>/take-part/", views.take_part, name="take_part"),
+    path("programmes/<slug:slug>/take-part/done/", views.take_part_done, name="take_part_done"),
+    path("submissions/", views.submission_list, name="submission_list"),
+    path("submissions/<int:pk>/", views.submission_detail, name="submission_detail"),
+    path("imports/new/", views.import_upload, name="import_upload"),
+    path("imports/new/<str:token>/", views.import_preview, name="import_preview"),
+    path("imports/<int:pk>/", views.import_detail, name="import_detail"),
+]

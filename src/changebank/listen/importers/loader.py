@@ -272,7 +272,9 @@ class _Reader:
             if not value:
                 continue
             if role in ("organisation", "sector", "region"):
-                respondent[role] = value[:200]
+                # Several columns can hold one answer (a multi-select exported one column a choice).
+                joined = f"{respondent[role]}; {value}" if respondent.get(role) else value
+                respondent[role] = joined[:200]
             elif role == "role":
                 respondent["role"] = normalise_role(value)
                 respondent["role_detail"] = value[:200]
@@ -285,7 +287,7 @@ class _Reader:
         if ident:
             identity = "id:" + ident
         else:
-            whole = "\x1f".join(clean_text(v) for v in values)
+            whole = "\x1f".join("" if v is None else str(v) for v in values)
             identity = "row:" + hashlib.sha256(whole.encode()).hexdigest()
         workstream = clean_text(get(self.workstream_col)) if self.workstream_col else ""
         respondent_key = clean_text(get(self.respondent_col)) if self.respondent_col else ident
@@ -312,8 +314,8 @@ def _question_for(programme: Programme, header: str, prompt: str, cache: dict) -
     return question
 
 
-def _dedupe_key(identity: str, question: Question) -> str:
-    return hashlib.sha256(f"{identity}\x1f{question.key}".encode()).hexdigest()
+def _dedupe_key(identity: str, question: Question, header: str) -> str:
+    return hashlib.sha256(f"{identity}\x1f{question.key}\x1f{header}".encode()).hexdigest()
 
 
 class _Writer:
@@ -343,7 +345,7 @@ class _Writer:
             items = []
             for header, prompt, text in row.texts:
                 q = _question_for(self.programme, header, prompt, self.questions)
-                items.append((_dedupe_key(row.identity, q), q, text))
+                items.append((_dedupe_key(row.identity, q, header), q, text))
             keyed.append((row, items))
         keys = [k for _, items in keyed for k, _, _ in items]
         existing = {

@@ -33,7 +33,7 @@ ROLES: dict[str, str] = {
 }
 
 _ID = re.compile(
-    r"^(response ?id|respondent ?id|responseid|comment ?id|record ?id|submission ?id|id|row_index)$", re.I
+    r"^(response[ _]?id|respondent[ _]?id|comment[ _]?id|record[ _]?id|submission[ _]?id|id|row_?index)$", re.I
 )
 _DATE = re.compile(r"^(recordeddate|recorded date|completion time|timestamp|end ?date|submitted|date)$", re.I)
 _PERSONAL = re.compile(
@@ -120,10 +120,10 @@ def propose_role(column: Column) -> str:
     header = column.header.strip()
     label = column.label
     samples = column.samples
+    if re.fullmatch(r"(respondent|person|participant|patient)[ _]?(id|identifier|number)", header, re.I):
+        return "respondent_id"
     if _ID.match(header):
         return "id"
-    if re.fullmatch(r"(respondent|person|participant|patient) ?(id|identifier|number)", header, re.I):
-        return "respondent_id"
     if re.fullmatch(r"((fft|survey) )?question( text)?", header, re.I):
         return "question"
     if _PERSONAL.match(header):
@@ -135,15 +135,17 @@ def propose_role(column: Column) -> str:
     if samples and all(s.startswith('{"ImportId"') for s in samples):
         return "ignore"
     low = label.lower()
+    if samples and _is_numberish(samples) and not re.search(r"rate|rating|scale|score|how ", low):
+        return "attribute"  # codes, flags and counts
     if "workstream" in low:
         return "workstream"
     if re.search(r"\brole\b|are you a|best describes you|which of these are you|job title", low):
         return "role"
-    if re.search(r"organi[sz]ation|\btrust\b|employer|which hospital|practice name", low) and not _long(samples):
+    if re.search(r"organi[sz]ation|\btrust\b|employer|which hospital|practice name", low):
         return "organisation"
-    if re.search(r"\bsector\b|service type|setting", low) and not _long(samples):
+    if re.search(r"\bsector\b|service type|setting", low):
         return "sector"
-    if re.search(r"region|do you live in|nation\b|area\b|county|\bics\b|\bicb\b", low) and not _long(samples):
+    if re.search(r"region|do you live in|nation\b|area\b|county|\bics\b|\bicb\b", low):
         return "region"
     if _EQUALITY.search(low) and not _long(samples):
         return "equality"
@@ -182,4 +184,7 @@ def propose_mapping(source: Source) -> ColumnMapping:
         mapping.roles[column.header] = role
         if role == "text":
             mapping.questions[column.header] = column.label
+    if not mapping.columns_with("id") and mapping.columns_with("respondent_id"):
+        # One row per respondent: their ID identifies the row too.
+        mapping.roles[mapping.columns_with("respondent_id")[0]] = "id"
     return mapping

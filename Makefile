@@ -1,0 +1,53 @@
+# changebank: `make demo` to try it, `make test` to check it. Everything needed is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export CHANGEBANK_DATA_DIR ?= $(CURDIR)/var
+
+.PHONY: demo test lint bench install system-deps clean format
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Python and front-end packages; reinstalled when pyproject.toml or package-lock.json changes.
+$(STAMP): $(BIN)/python pyproject.toml package.json package-lock.json
+	$(BIN)/pip install --quiet -e ".[dev,audio]"
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the tests use: chromium for browser tests, espeak-ng to make speech for the
+# transcription test. Installed only when missing.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+demo: install
+	$(BIN)/changebank demo
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: install
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+test: install system-deps lint
+	CHANGEBANK_DATA_DIR=$$(mktemp -d) $(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/bench_import.py
+
+clean:
+	rm -rf $(VENV) node_modules var .pytest_cache
