@@ -202,16 +202,20 @@ def describe_violations(violations: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def assert_accessible(page, what: str) -> None:
+def axe_violations(page, what: str) -> list[str]:
+    """Run axe-core on the page; return a readable report for each violation (empty if none)."""
     page.add_script_tag(path=str(AXE))
     results = page.evaluate(
         """tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})""", AXE_TAGS
     )
     violations = results["violations"]
-    assert not violations, (
-        f"axe found {len(violations)} accessibility violation(s) on {what} ({page.url}):\n"
-        + describe_violations(violations)
-    )
+    if not violations:
+        return []
+    return [f"on {what} ({page.url}):\n" + describe_violations(violations)]
+
+
+def assert_no_violations(found: list[str]) -> None:
+    assert not found, "axe found accessibility violations\n" + "\n\n".join(found)
 
 
 # --- tests ----------------------------------------------------------------------------------------
@@ -282,8 +286,9 @@ def test_form_works_without_javascript(no_js_page, site):
 
 def test_form_pages_have_no_axe_violations(axe_page, site):
     page = axe_page
+    found = []
     page.goto(form_url(site))
-    assert_accessible(page, "the public form")
+    found += axe_violations(page, "the public form")
 
     page.get_by_role("button", name="Send my answers").click()
     page.wait_for_load_state()
@@ -291,24 +296,27 @@ def test_form_pages_have_no_axe_violations(axe_page, site):
     assert summary.is_visible()
     assert "There is a problem" in summary.inner_text()
     assert page.title().startswith("Error: ")
-    assert_accessible(page, "the public form with errors")
+    found += axe_violations(page, "the public form with errors")
 
     fill_form(page)
     page.get_by_role("button", name="Send my answers").click()
     expect_reference(page)
-    assert_accessible(page, "the thank-you page")
+    found += axe_violations(page, "the thank-you page")
+    assert_no_violations(found)
 
 
 def test_analyst_pages_have_no_axe_violations(axe_page, site):
     page = axe_page
     reference = submit_answer(page, site)
+    found = []
 
     sign_in(page, site)
     search(page, site, "virtual")
     assert page.get_by_role("link", name=ANSWER).count() == 1
-    assert_accessible(page, "the submissions list with a search")
+    found += axe_violations(page, "the submissions list with a search")
 
     page.get_by_role("link", name=ANSWER).click()
     page.wait_for_url(re.compile(r"/submissions/\d+/$"))
     assert reference in page.get_by_role("heading", level=1).inner_text()
-    assert_accessible(page, "a submission's page")
+    found += axe_violations(page, "a submission's page")
+    assert_no_violations(found)

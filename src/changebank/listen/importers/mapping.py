@@ -135,7 +135,10 @@ def propose_role(column: Column) -> str:
     if samples and all(s.startswith('{"ImportId"') for s in samples):
         return "ignore"
     low = label.lower()
-    if samples and _is_numberish(samples) and not re.search(r"rate|rating|scale|score|how ", low):
+    if not samples:
+        # Empty in the rows sampled: say so plainly (kept as an attribute) rather than guess.
+        return "attribute"
+    if _is_numberish(samples) and not re.search(r"rate|rating|scale|score|how ", low):
         return "attribute"  # codes, flags and counts
     if "workstream" in low:
         return "workstream"
@@ -149,8 +152,6 @@ def propose_role(column: Column) -> str:
         return "region"
     if _EQUALITY.search(low) and not _long(samples):
         return "equality"
-    if not samples:
-        return "text" if _TEXT_HINT.search(low) and "specify" not in low else "attribute"
     if _is_numberish(samples):
         return "answer" if re.search(r"rate|rating|scale|how (likely|much|well|good)|score", low) else "attribute"
     if _long(samples) or (_TEXT_HINT.search(low) and _mean_length(samples) >= 12 and _distinct(samples) > 0.5):
