@@ -7,5 +7,6 @@ urlpatterns = [
     path("", include("changebank.listen.urls")),
 ]
 
+handler403 = "changebank.core.views.forbidden"
 handler404 = "changebank.core.views.not_found"
 handler500 = "changebank.core.views.server_error"

@@ -240,7 +240,7 @@ def test_contributor_submits_and_analyst_finds_it(page, site):
     assert page.get_by_role("heading", level=1).inner_text().strip() == f"Submission {reference}"
     assert page.locator("blockquote").inner_text().strip() == ANSWER
 
-    # A word that is not in it finds nothing.
+    # Every word must appear: adding one that is not in the answer finds nothing.
     search(page, site, "virtual parking")
     assert page.locator("#results").inner_text().startswith("0 submissions")
 
@@ -296,6 +296,11 @@ def test_form_pages_have_no_axe_violations(axe_page, site):
     assert summary.is_visible()
     assert "There is a problem" in summary.inner_text()
     assert page.title().startswith("Error: ")
+    # Each error in the summary links to a field that exists on the page.
+    hrefs = summary.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert hrefs == ["#id_q_keep", "#id_consent"], hrefs
+    for href in hrefs:
+        assert page.locator(href).count() == 1, f"error summary links to missing {href}"
     found += axe_violations(page, "the public form with errors")
 
     fill_form(page)

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.decorators import permission_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -18,6 +17,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
+
+from changebank.core.permissions import needs_permission
 
 from .forms import (
     EQUALITY_QUESTIONS,
@@ -164,7 +165,7 @@ def take_part_done(request: HttpRequest, slug: str) -> HttpResponse:
 # --- analysts: finding submissions ----------------------------------------------------------------
 
 
-@permission_required("listen.view_submission")
+@needs_permission("listen.view_submission")
 def submission_list(request: HttpRequest) -> HttpResponse:
     form = SubmissionFilterForm(request.GET or None)
     qs = Submission.objects.select_related("programme", "question", "respondent")
@@ -179,7 +180,7 @@ def submission_list(request: HttpRequest) -> HttpResponse:
     })
 
 
-@permission_required("listen.view_submission")
+@needs_permission("listen.view_submission")
 def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     submission = get_object_or_404(
         Submission.objects.select_related("programme", "question", "respondent", "import_batch",
@@ -203,7 +204,7 @@ def _pending_dir() -> Path:
     return path
 
 
-@permission_required("listen.add_importbatch")
+@needs_permission("listen.add_importbatch")
 @require_http_methods(["GET", "POST"])
 def import_upload(request: HttpRequest) -> HttpResponse:
     form = ImportUploadForm(request.POST or None, request.FILES or None,
@@ -224,7 +225,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     return render(request, "listen/import_upload.html", {"form": form, "page_title": "Import a file"})
 
 
-@permission_required("listen.add_importbatch")
+@needs_permission("listen.add_importbatch")
 @require_http_methods(["GET", "POST"])
 def import_preview(request: HttpRequest, token: str) -> HttpResponse:
     pending = request.session.get(f"import-{token}")
@@ -276,7 +277,7 @@ def import_preview(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "listen/import_preview.html", context)
 
 
-@permission_required("listen.view_importbatch")
+@needs_permission("listen.view_importbatch")
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(ImportBatch.objects.select_related("programme"), pk=pk)
     return render(request, "listen/import_detail.html", {

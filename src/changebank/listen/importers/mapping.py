@@ -154,7 +154,7 @@ def propose_role(column: Column) -> str:
         return "equality"
     if _is_numberish(samples):
         return "answer" if re.search(r"rate|rating|scale|how (likely|much|well|good)|score", low) else "attribute"
-    if _long(samples) or (_TEXT_HINT.search(low) and _mean_length(samples) >= 12 and _distinct(samples) > 0.5):
+    if _long(samples) or (_TEXT_HINT.search(low) and _distinct(samples) > 0.5):
         return "text"
     if re.search(r"rate|rating|how (likely|much|well|good)", low):
         return "answer"
