@@ -100,11 +100,19 @@ def generate_csv(rows: int, cache_dir: Path, comments: Path) -> Path:
                 row[text_col] = f"{row[text_col]} (visit {visit})"
             writer.writerow(row)
     tmp.replace(path)
-    meta = {"rows": rows, "version": GENERATOR_VERSION, "bytes": path.stat().st_size,
-            "source": str(comments), "source_rows": len(source)}
+    meta = {
+        "rows": rows,
+        "version": GENERATOR_VERSION,
+        "bytes": path.stat().st_size,
+        "source": str(comments),
+        "source_rows": len(source),
+    }
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-    print(f"  made {path} ({rows:,} rows, {meta['bytes'] / 1e6:,.0f} MB) in "
-          f"{time.perf_counter() - started:.1f} s", flush=True)
+    print(
+        f"  made {path} ({rows:,} rows, {meta['bytes'] / 1e6:,.0f} MB) in "
+        f"{time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
     return path
 
 
@@ -181,9 +189,15 @@ def child_csv(path: Path) -> dict:
         for row in reader:
             rows += 1
             cells += len(row)
-    return {"rows_read": rows, "cells": cells, "seconds": time.perf_counter() - started,
-            "cpu_s": _cpu_s() - cpu0, "rss_before_mb": rss_before, "peak_rss_mb": _peak_rss_mb(),
-            "rss_profile": sampler.profile()}
+    return {
+        "rows_read": rows,
+        "cells": cells,
+        "seconds": time.perf_counter() - started,
+        "cpu_s": _cpu_s() - cpu0,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": _peak_rss_mb(),
+        "rss_profile": sampler.profile(),
+    }
 
 
 def child_source(path: Path) -> dict:
@@ -197,13 +211,18 @@ def child_source(path: Path) -> dict:
         source = open_source(path)
         for _number, _values in source.rows():
             rows += 1
-    return {"rows_read": rows, "seconds": time.perf_counter() - started, "cpu_s": _cpu_s() - cpu0,
-            "rss_before_mb": rss_before, "peak_rss_mb": _peak_rss_mb(),
-            "rss_profile": sampler.profile()}
+    return {
+        "rows_read": rows,
+        "seconds": time.perf_counter() - started,
+        "cpu_s": _cpu_s() - cpu0,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": _peak_rss_mb(),
+        "rss_profile": sampler.profile(),
+    }
 
 
 def _setup_django() -> float:
-    """Django on a fresh, migrated SQLite database in $CHANGEBANK_DATA_DIR; returns seconds taken."""
+    """Django on a fresh, migrated SQLite database in $CHANGEBANK_DATA_DIR; returns the seconds."""
     started = time.perf_counter()
     import django
     from django.core.management import call_command
@@ -242,16 +261,23 @@ def child_import(path: Path) -> dict:
     db = Path(settings.DATABASES["default"]["NAME"])
     connection.close()  # checkpoints the WAL into the database file
     return {
-        "rows_read": result.rows_read, "rows_added": result.rows_added,
-        "rows_empty": result.rows_empty, "rows_skipped": result.rows_skipped,
+        "rows_read": result.rows_read,
+        "rows_added": result.rows_added,
+        "rows_empty": result.rows_empty,
+        "rows_skipped": result.rows_skipped,
         "submissions_added": result.submissions_added,
         "respondents_added": result.respondents_added,
         "submissions_in_db": Submission.objects.filter(programme=programme).count(),
         "respondents_in_db": Respondent.objects.filter(programme=programme).count(),
-        "error_count": result.error_count, "warning_count": result.warning_count,
-        "seconds": seconds, "cpu_s": cpu_s, "setup_s": setup_s,
-        "rss_before_mb": rss_before, "peak_rss_before_import_mb": peak_before,
-        "peak_rss_mb": peak, "rss_profile": sampler.profile(),
+        "error_count": result.error_count,
+        "warning_count": result.warning_count,
+        "seconds": seconds,
+        "cpu_s": cpu_s,
+        "setup_s": setup_s,
+        "rss_before_mb": rss_before,
+        "peak_rss_before_import_mb": peak_before,
+        "peak_rss_mb": peak,
+        "rss_profile": sampler.profile(),
         "db_mb": sum(p.stat().st_size for p in db.parent.glob(db.name + "*")) / 1024**2,
         "debug": settings.DEBUG,
     }
@@ -276,18 +302,29 @@ def child_profile(path: Path, out: Path, top: int) -> dict:
     stats = pstats.Stats(profiler)
     entries = []
     for (filename, line, name), (cc, nc, tt, ct, _callers) in stats.stats.items():
-        entries.append({"function": _function_label(filename, line, name), "calls": nc,
-                        "primitive_calls": cc, "tottime": tt, "cumtime": ct,
-                        "area": _area(filename, name)})
+        entries.append(
+            {
+                "function": _function_label(filename, line, name),
+                "calls": nc,
+                "primitive_calls": cc,
+                "tottime": tt,
+                "cumtime": ct,
+                "area": _area(filename, name),
+            }
+        )
     total = sum(e["tottime"] for e in entries) or 1.0
     areas: dict[str, float] = {}
     for e in entries:
         areas[e["area"]] = areas.get(e["area"], 0.0) + e["tottime"]
     return {
-        "rows_read": result.rows_read, "seconds_under_profiler": seconds, "profile_file": str(out),
+        "rows_read": result.rows_read,
+        "seconds_under_profiler": seconds,
+        "profile_file": str(out),
         "profiled_total_s": total,
-        "by_area": [{"area": a, "tottime": t, "share": t / total}
-                    for a, t in sorted(areas.items(), key=lambda kv: -kv[1])],
+        "by_area": [
+            {"area": a, "tottime": t, "share": t / total}
+            for a, t in sorted(areas.items(), key=lambda kv: -kv[1])
+        ],
         "top_tottime": sorted(entries, key=lambda e: -e["tottime"])[:top],
         "top_cumtime": sorted(entries, key=lambda e: -e["cumtime"])[:top],
     }
@@ -310,16 +347,24 @@ _AREAS = (
     ("csv module (C)", lambda f, n: "_csv" in n),
     ("date parsing (strptime)", lambda f, n: "_strptime" in f or "strptime" in n),
     ("hashing (sha256)", lambda f, n: "hashlib" in f or "sha256" in n or "hexdigest" in n),
-    ("references (secrets.choice)", lambda f, n: "/secrets.py" in f or "/random.py" in f
-     or "getrandbits" in n or "urandom" in n),
-    ("regex and unicode normalisation", lambda f, n: "/re/" in f or "re.Pattern" in n
-     or "unicodedata" in n),
+    (
+        "references (secrets.choice)",
+        lambda f, n: (
+            "/secrets.py" in f or "/random.py" in f or "getrandbits" in n or "urandom" in n
+        ),
+    ),
+    (
+        "regex and unicode normalisation",
+        lambda f, n: "/re/" in f or "re.Pattern" in n or "unicodedata" in n,
+    ),
     ("importers/sources.py", lambda f, n: f.endswith("importers/sources.py")),
     ("importers/loader.py", lambda f, n: f.endswith("importers/loader.py")),
     ("Django ORM: model init", lambda f, n: "django/db/models/base.py" in f),
     ("Django ORM: fields and SQL building", lambda f, n: "django/db/models/" in f),
-    ("Django DB backend and JSON", lambda f, n: "django/db/backends/" in f or "/json/" in f
-     or "django/db/utils.py" in f),
+    (
+        "Django DB backend and JSON",
+        lambda f, n: "django/db/backends/" in f or "/json/" in f or "django/db/utils.py" in f,
+    ),
     ("Django: timezone, signals, other", lambda f, n: "/django/" in f),
 )
 
@@ -340,15 +385,33 @@ def run_child(mode: str, path: Path, timeout: float, extra: tuple[str, ...] = ()
     env = dict(os.environ)
     for name in ("CHANGEBANK_DEBUG", "DATABASE_URL", "CHANGEBANK_SQLITE_PATH"):
         env.pop(name, None)  # production-like: DEBUG off (no query log), SQLite in the data folder
-    env.update({"DJANGO_SETTINGS_MODULE": "changebank.settings",
-                "CHANGEBANK_DATA_DIR": str(data_dir), "PYTHONHASHSEED": "0"})
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--file", str(path), *extra]
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "changebank.settings",
+            "CHANGEBANK_DATA_DIR": str(data_dir),
+            "PYTHONHASHSEED": "0",
+        }
+    )
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        mode,
+        "--file",
+        str(path),
+        *extra,
+    ]
+    load_before = _loadavg()
     started = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
-                              cwd=ROOT)
+        proc = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        )
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s", "wall_s": time.perf_counter() - started}
+        return {
+            "error": f"timed out after {timeout:.0f} s",
+            "wall_s": time.perf_counter() - started,
+        }
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     wall = time.perf_counter() - started
@@ -356,10 +419,20 @@ def run_child(mode: str, path: Path, timeout: float, extra: tuple[str, ...] = ()
         return {"error": f"exit {proc.returncode}: {proc.stderr.strip()[-2000:]}", "wall_s": wall}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if not lines:
-        return {"error": f"no JSON from child; stderr: {proc.stderr.strip()[-2000:]}", "wall_s": wall}
+        return {
+            "error": f"no JSON from child; stderr: {proc.stderr.strip()[-2000:]}",
+            "wall_s": wall,
+        }
     data = json.loads(lines[-1])
-    data["wall_s"] = wall
+    data.update({"wall_s": wall, "loadavg_before": load_before, "loadavg_after": _loadavg()})
     return data
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return None
 
 
 def machine_info() -> dict:
@@ -375,6 +448,7 @@ def machine_info() -> dict:
         "processor": _cpu_model(),
         "sqlite": sqlite3.sqlite_version,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "loadavg_at_start": _loadavg(),
     }
     try:
         import django
@@ -422,8 +496,10 @@ def add_ratios(runs: list[dict]) -> None:
 def print_table(runs: list[dict]) -> None:
     smallest = min((r["size"] for r in runs), default=0)
     rss_head = f"RSS/{_short(smallest)}"
-    head = (f"{'rows':>10}  {'run':<11} {'rows/s':>9} {'seconds':>8} {'CPU s':>7} "
-            f"{'peak RSS MB':>11} {rss_head:>8} {'time/csv':>8}")
+    head = (
+        f"{'rows':>10}  {'run':<11} {'rows/s':>9} {'seconds':>8} {'CPU s':>7} "
+        f"{'peak RSS MB':>11} {rss_head:>8} {'time/csv':>8}"
+    )
     print()
     print(head)
     print("-" * len(head))
@@ -436,20 +512,40 @@ def print_table(runs: list[dict]) -> None:
         if "error" in r:
             print(f"{r['size']:>10,}  {label:<11} FAILED: {r['error'].splitlines()[-1][:80]}")
             continue
-        print(f"{r['size']:>10,}  {label:<11} {r['rows_per_s']:>9,.0f} {r['seconds']:>8.2f} "
-              f"{r['cpu_s']:>7.2f} {r['peak_rss_mb']:>11.1f} {r.get('rss_vs_smallest', 0):>7.2f}x "
-              f"{r.get('time_vs_csv', 0):>7.1f}x")
+        print(
+            f"{r['size']:>10,}  {label:<11} {r['rows_per_s']:>9,.0f} {r['seconds']:>8.2f} "
+            f"{r['cpu_s']:>7.2f} {r['peak_rss_mb']:>11.1f} {r.get('rss_vs_smallest', 0):>7.2f}x "
+            f"{r.get('time_vs_csv', 0):>7.1f}x"
+        )
+    busy = [
+        r
+        for r in runs
+        if "error" not in r and r["seconds"] > 1 and r["cpu_s"] < 0.85 * r["seconds"]
+    ]
+    for r in busy:
+        print(
+            f"note: {r['size']:,} {MODE_LABELS[r['mode']]} used {r['cpu_s']:.1f} CPU s in "
+            f"{r['seconds']:.1f} s: the machine was busy (load {r['loadavg_before']}) "
+            "or the run waited on disk"
+        )
     imports = [r for r in runs if r["mode"] == "import" and "error" not in r]
     if imports:
         print()
-        print("import detail: RSS after Django setup and migrate, growth during the import, and RSS")
-        print("sampled at 20/40/60/80/100% of the import (flat = memory does not grow with the file)")
+        print(
+            "import detail: RSS after Django setup and migrate, growth during the import, and RSS"
+        )
+        print(
+            "sampled at 20/40/60/80/100% of the import (flat = memory does not grow with the file)"
+        )
         for r in imports:
             growth = r["peak_rss_mb"] - r["rss_before_mb"]
             during = " ".join(f"{p['rss_mb']:.0f}" for p in r["rss_profile"][1::2])
-            print(f"{r['size']:>10,}  before {r['rss_before_mb']:6.1f} MB, peak {r['peak_rss_mb']:6.1f} "
-                  f"MB (+{growth:.1f}); during: {during} MB; {r['submissions_in_db']:,} submissions, "
-                  f"DB {r['db_mb']:,.0f} MB")
+            print(
+                f"{r['size']:>10,}  before {r['rss_before_mb']:6.1f} MB, "
+                f"peak {r['peak_rss_mb']:6.1f} MB (+{growth:.1f}); during: {during} MB; "
+                f"{r['submissions_in_db']:,} submissions, "
+                f"DB {r['db_mb']:,.0f} MB"
+            )
 
 
 def _short(size: int) -> str:
@@ -462,8 +558,10 @@ def _short(size: int) -> str:
 
 def print_profile(profile: dict, top: int) -> None:
     print()
-    print(f"cProfile of the {profile['size']:,}-row import: {profile['seconds_under_profiler']:.1f} s "
-          f"under the profiler ({profile['profile_file']})")
+    print(
+        f"cProfile of the {profile['size']:,}-row import: "
+        f"{profile['seconds_under_profiler']:.1f} s under the profiler ({profile['profile_file']})"
+    )
     print("time by area (own time, share of all profiled time):")
     for a in profile["by_area"]:
         print(f"  {a['share'] * 100:5.1f}%  {a['tottime']:7.2f} s  {a['area']}")
@@ -495,20 +593,41 @@ def parse_sizes(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=parse_sizes, default=list(DEFAULT_SIZES),
-                        help="row counts, comma-separated (default 10000,100000,1000000)")
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=list(DEFAULT_SIZES),
+        help="row counts, comma-separated (default 10000,100000,1000000)",
+    )
     parser.add_argument("--quick", action="store_true", help="10,000 and 100,000 rows only")
-    parser.add_argument("--modes", default=",".join(MODES),
-                        help=f"which runs, comma-separated (default {','.join(MODES)})")
-    parser.add_argument("--profile", type=parse_sizes, default=None, metavar="ROWS",
-                        help="also run the import of this many rows under cProfile (e.g. 100000)")
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help=f"which runs, comma-separated (default {','.join(MODES)})",
+    )
+    parser.add_argument(
+        "--profile",
+        type=parse_sizes,
+        default=None,
+        metavar="ROWS",
+        help="also run the import of this many rows under cProfile (e.g. 100000)",
+    )
     parser.add_argument("--top", type=int, default=20, help="profile entries to show")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
-                        help="where test files are kept (default var/bench)")
-    parser.add_argument("--comments", type=Path, default=COMMENTS,
-                        help="CSV of real comments to build rows from")
-    parser.add_argument("--timeout", type=float, default=900,
-                        help="seconds before one run is given up (default 900)")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help="where test files are kept (default var/bench)",
+    )
+    parser.add_argument(
+        "--comments", type=Path, default=COMMENTS, help="CSV of real comments to build rows from"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900,
+        help="seconds before one run is given up (default 900)",
+    )
     parser.add_argument("--no-save", action="store_true", help="print only; write no JSON")
     parser.add_argument("--child", choices=(*MODES, "profile"), help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -536,8 +655,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no comments file at {args.comments} (use --comments)")
 
     info = machine_info()
-    print(f"changebank import benchmark: sizes {', '.join(f'{s:,}' for s in sizes)}; "
-          f"{info['cpus_usable']} CPUs, Python {info['python']}, SQLite {info['sqlite']}", flush=True)
+    print(
+        f"changebank import benchmark: sizes {', '.join(f'{s:,}' for s in sizes)}; "
+        f"{info['cpus_usable']} CPUs, Python {info['python']}, SQLite {info['sqlite']}",
+        flush=True,
+    )
     started = time.perf_counter()
     files = {}
     for size in sorted(set(sizes) | set(args.profile or [])):
@@ -548,16 +670,25 @@ def main(argv: list[str] | None = None) -> int:
         for mode in modes:
             print(f"  {size:>10,} rows: {MODE_LABELS[mode]} ...", end="", flush=True)
             data = run_child(mode, files[size], args.timeout)
-            data.update({"size": size, "mode": mode, "file": str(files[size]),
-                         "file_mb": files[size].stat().st_size / 1024**2})
+            data.update(
+                {
+                    "size": size,
+                    "mode": mode,
+                    "file": str(files[size]),
+                    "file_mb": files[size].stat().st_size / 1024**2,
+                }
+            )
             if "error" in data:
                 print(f" FAILED ({data['error'].splitlines()[-1][:200]})", flush=True)
             else:
                 data["rows_per_s"] = data["rows_read"] / data["seconds"] if data["seconds"] else 0.0
                 if data["rows_read"] != size:
                     data["warning"] = f"read {data['rows_read']:,} rows, expected {size:,}"
-                print(f" {data['seconds']:.2f} s, {data['rows_per_s']:,.0f} rows/s, "
-                      f"peak RSS {data['peak_rss_mb']:.1f} MB", flush=True)
+                print(
+                    f" {data['seconds']:.2f} s, {data['rows_per_s']:,.0f} rows/s, "
+                    f"peak RSS {data['peak_rss_mb']:.1f} MB",
+                    flush=True,
+                )
             runs.append(data)
     add_ratios(runs)
     print_table(runs)
@@ -567,8 +698,12 @@ def main(argv: list[str] | None = None) -> int:
         out = args.cache_dir / f"import-{size}.prof"
         print(f"\n  profiling the {size:,}-row import ...", flush=True)
         warm_page_cache(files[size])
-        data = run_child("profile", files[size], args.timeout,
-                         ("--profile-out", str(out), "--top", str(args.top)))
+        data = run_child(
+            "profile",
+            files[size],
+            args.timeout,
+            ("--profile-out", str(out), "--top", str(args.top)),
+        )
         data["size"] = size
         if "error" in data:
             print(f"  profile FAILED: {data['error']}")
@@ -582,9 +717,17 @@ def main(argv: list[str] | None = None) -> int:
     for r in problems:
         print(f"PROBLEM {r['size']:,} {r['mode']}: {r.get('error') or r.get('warning')}")
     if not args.no_save:
-        report = {"benchmark": "import", "machine": info, "sizes": sizes, "modes": modes,
-                  "mapping": MAPPING, "batch_rows_note": "loader writes in batches of 1,000 rows",
-                  "total_s": total, "runs": runs, "profiles": profiles}
+        report = {
+            "benchmark": "import",
+            "machine": info,
+            "sizes": sizes,
+            "modes": modes,
+            "mapping": MAPPING,
+            "batch_rows_note": "loader writes in batches of 1,000 rows",
+            "total_s": total,
+            "runs": runs,
+            "profiles": profiles,
+        }
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         path = RESULTS_DIR / f"import-{stamp}.json"

@@ -1,0 +1,63 @@
+"""The `changebank` command, run as a user would run it, in a fresh data folder."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import FIXTURES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(data_dir, *args, check=True):
+    env = {**os.environ, "CHANGEBANK_DATA_DIR": str(data_dir)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "changebank.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(result.stdout + result.stderr)
+    return result
+
+
+def test_every_command_has_help(tmp_path):
+    top = run(tmp_path, "--help").stdout
+    for command in ["init", "programme", "import", "createuser", "export", "serve", "demo", "manage"]:
+        assert command in top
+        assert "usage: changebank " + command in run(tmp_path, command, "--help").stdout
+
+
+def test_init_import_export_round_trip(tmp_path):
+    run(tmp_path, "init")
+    run(tmp_path, "programme", "create", "--title", "Survey", "--slug", "survey")
+    out = run(tmp_path, "import", str(FIXTURES / "surveys" / "surveymonkey.csv"), "--programme", "survey")
+    assert "SurveyMonkey export" in out.stdout and "18 submissions" in out.stdout
+    again = run(tmp_path, "import", str(FIXTURES / "surveys" / "surveymonkey.csv"), "--programme", "survey")
+    assert "0 submissions" in again.stdout and "10 already imported" in again.stdout
+    exported = run(tmp_path, "export", "submissions", "--programme", "survey").stdout
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert len(rows) == 18
+    assert all(not r["text"].startswith(("=", "+", "@")) for r in rows)
+
+
+def test_bad_file_exits_non_zero_with_a_clear_message(tmp_path):
+    run(tmp_path, "init")
+    run(tmp_path, "programme", "create", "--title", "Survey", "--slug", "survey")
+    bad = run(tmp_path, "import", str(FIXTURES / "surveys" / "bad" / "duplicates.csv"),
+              "--programme", "survey", check=False)
+    assert bad.returncode == 1
+    assert "duplicates.csv, row 9" in bad.stderr and "Nothing was imported" in bad.stderr
+    missing = run(tmp_path, "import", "x.csv", "--programme", "nope", check=False)
+    assert missing.returncode == 2 and "no programme 'nope'" in missing.stderr
+
+
+def test_demo_is_idempotent(tmp_path):
+    first = run(tmp_path, "demo", "--no-serve").stdout
+    assert "3,000 added" in first and "username analyst" in first
+    second = run(tmp_path, "demo", "--no-serve").stdout
+    assert "already loaded" in second
