@@ -18,7 +18,11 @@ def run(data_dir, *args, check=True):
     env = {**os.environ, "CHANGEBANK_DATA_DIR": str(data_dir)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     result = subprocess.run(
-        [sys.executable, "-m", "changebank.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT
+        [sys.executable, "-m", "changebank.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     if check and result.returncode != 0:
         raise AssertionError(result.stdout + result.stderr)
@@ -27,7 +31,16 @@ def run(data_dir, *args, check=True):
 
 def test_every_command_has_help(tmp_path):
     top = run(tmp_path, "--help").stdout
-    for command in ["init", "programme", "import", "createuser", "export", "serve", "demo", "manage"]:
+    for command in [
+        "init",
+        "programme",
+        "import",
+        "createuser",
+        "export",
+        "serve",
+        "demo",
+        "manage",
+    ]:
         assert command in top
         assert "usage: changebank " + command in run(tmp_path, command, "--help").stdout
 
@@ -35,9 +48,13 @@ def test_every_command_has_help(tmp_path):
 def test_init_import_export_round_trip(tmp_path):
     run(tmp_path, "init")
     run(tmp_path, "programme", "create", "--title", "Survey", "--slug", "survey")
-    out = run(tmp_path, "import", str(FIXTURES / "surveys" / "surveymonkey.csv"), "--programme", "survey")
+    out = run(
+        tmp_path, "import", str(FIXTURES / "surveys" / "surveymonkey.csv"), "--programme", "survey"
+    )
     assert "SurveyMonkey export" in out.stdout and "18 submissions" in out.stdout
-    again = run(tmp_path, "import", str(FIXTURES / "surveys" / "surveymonkey.csv"), "--programme", "survey")
+    again = run(
+        tmp_path, "import", str(FIXTURES / "surveys" / "surveymonkey.csv"), "--programme", "survey"
+    )
     assert "0 submissions" in again.stdout and "10 already imported" in again.stdout
     exported = run(tmp_path, "export", "submissions", "--programme", "survey").stdout
     rows = list(csv.DictReader(io.StringIO(exported)))
@@ -48,8 +65,14 @@ def test_init_import_export_round_trip(tmp_path):
 def test_bad_file_exits_non_zero_with_a_clear_message(tmp_path):
     run(tmp_path, "init")
     run(tmp_path, "programme", "create", "--title", "Survey", "--slug", "survey")
-    bad = run(tmp_path, "import", str(FIXTURES / "surveys" / "bad" / "duplicates.csv"),
-              "--programme", "survey", check=False)
+    bad = run(
+        tmp_path,
+        "import",
+        str(FIXTURES / "surveys" / "bad" / "duplicates.csv"),
+        "--programme",
+        "survey",
+        check=False,
+    )
     assert bad.returncode == 1
     assert "duplicates.csv, row 9" in bad.stderr and "Nothing was imported" in bad.stderr
     missing = run(tmp_path, "import", "x.csv", "--programme", "nope", check=False)

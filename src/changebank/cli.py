@@ -14,8 +14,20 @@ from pathlib import Path
 from typing import Any
 
 DOCUMENT_SUFFIXES = {
-    ".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm", ".vtt", ".srt",
-    ".wav", ".mp3", ".m4a", ".ogg", ".flac",
+    ".pdf",
+    ".docx",
+    ".txt",
+    ".md",
+    ".markdown",
+    ".html",
+    ".htm",
+    ".vtt",
+    ".srt",
+    ".wav",
+    ".mp3",
+    ".m4a",
+    ".ogg",
+    ".flac",
 }
 
 
@@ -86,8 +98,10 @@ def _programme(slug: str) -> Any:
     if programme is None:
         slugs = ", ".join(Programme.objects.values_list("slug", flat=True)[:20]) or "none yet"
         raise SystemExit(
-            _fail(f"no programme '{slug}' (programmes: {slugs}); create one with "
-                  "'changebank programme create --title ...'")
+            _fail(
+                f"no programme '{slug}' (programmes: {slugs}); create one with "
+                "'changebank programme create --title ...'"
+            )
         )
     return programme
 
@@ -228,7 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", "-v", action="store_true", help="say more")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=func.__doc__)
         p.set_defaults(func=func)
         return p
@@ -243,30 +259,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--visibility", choices=["public", "unlisted", "private"], default="private")
 
     p = add("import", cmd_import, "import a file into a programme")
-    p.add_argument("file", help="CSV, TSV, XLSX, JSON, JSONL, a Consult/ThemeFinder folder, or a "
-                   "document (PDF, DOCX, TXT, Markdown, HTML), transcript (VTT, SRT) or recording "
-                   "(WAV, MP3, M4A)")
+    p.add_argument(
+        "file",
+        help="CSV, TSV, XLSX, JSON, JSONL, a Consult/ThemeFinder folder, or a "
+        "document (PDF, DOCX, TXT, Markdown, HTML), transcript (VTT, SRT) or recording "
+        "(WAV, MP3, M4A)",
+    )
     p.add_argument("--programme", required=True, help="the programme's slug")
     p.add_argument("--mapping", help="JSON file saying what each column is; see docs/importing.md")
-    p.add_argument("--on-error", choices=["reject", "skip"], default="reject",
-                   help="reject the whole file if any row is bad (default), or skip bad rows")
-    p.add_argument("--preview", action="store_true", help="show the detected format and column "
-                   "roles, and import nothing")
-    p.add_argument("--speech", default="pocketsphinx",
-                   help="speech-to-text for recordings: pocketsphinx (default) or whisper:/path/to/model")
+    p.add_argument(
+        "--on-error",
+        choices=["reject", "skip"],
+        default="reject",
+        help="reject the whole file if any row is bad (default), or skip bad rows",
+    )
+    p.add_argument(
+        "--preview",
+        action="store_true",
+        help="show the detected format and column roles, and import nothing",
+    )
+    p.add_argument(
+        "--speech",
+        default="pocketsphinx",
+        help="speech-to-text for recordings: pocketsphinx (default) or whisper:/path/to/model",
+    )
 
     p = add("createuser", cmd_createuser, "create a user with a role")
     p.add_argument("username")
-    p.add_argument("--role", required=True, help="admin, analyst, 'panel member' or 'evaluation lead'")
-    p.add_argument("--password", help="(or set CHANGEBANK_PASSWORD; asked for when neither is given)")
+    p.add_argument(
+        "--role", required=True, help="admin, analyst, 'panel member' or 'evaluation lead'"
+    )
+    p.add_argument(
+        "--password", help="(or set CHANGEBANK_PASSWORD; asked for when neither is given)"
+    )
 
     p = add("export", cmd_export, "export submissions as CSV")
     p.add_argument("what", choices=["submissions"])
     p.add_argument("--programme", required=True)
     p.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")
 
-    for name, func, text in [("serve", cmd_serve, "serve the web application"),
-                             ("demo", cmd_demo, "load the demo data and serve it")]:
+    for name, func, text in [
+        ("serve", cmd_serve, "serve the web application"),
+        ("demo", cmd_demo, "load the demo data and serve it"),
+    ]:
         p = add(name, func, text)
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)

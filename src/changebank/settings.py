@@ -123,12 +123,10 @@ STATIC_URL = "/static/"
 # Set CHANGEBANK_STATIC_ROOT and run `changebank manage collectstatic` in production; on a laptop the
 # files are served straight from the installed packages.
 STATIC_ROOT = os.environ.get("CHANGEBANK_STATIC_ROOT") or None
-NODE_MODULES = Path(os.environ.get("CHANGEBANK_NODE_MODULES", PACKAGE_DIR.parents[1] / "node_modules"))
-STATICFILES_DIRS = [
-    d
-    for d in [NODE_MODULES / "nhsuk-frontend" / "dist" / "nhsuk"]
-    if d.is_dir()
-]
+NODE_MODULES = Path(
+    os.environ.get("CHANGEBANK_NODE_MODULES", PACKAGE_DIR.parents[1] / "node_modules")
+)
+STATICFILES_DIRS = [d for d in [NODE_MODULES / "nhsuk-frontend" / "dist" / "nhsuk"] if d.is_dir()]
 WHITENOISE_USE_FINDERS = True
 
 MEDIA_ROOT = DATA_DIR / "uploads"

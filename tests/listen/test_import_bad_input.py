@@ -54,7 +54,9 @@ def test_cp1252_bytes_are_read_as_windows_text(programme):
 def test_invalid_bytes_in_any_encoding(programme, before, tmp_path):
     path = tmp_path / "broken.csv"
     path.write_bytes(b"id,comment\n1,fine\n2,bad \x81\x8d byte\n")
-    with pytest.raises(ImportFileError, match=r"broken\.csv: the text is neither UTF-8 nor Windows-1252"):
+    with pytest.raises(
+        ImportFileError, match=r"broken\.csv: the text is neither UTF-8 nor Windows-1252"
+    ):
         import_file(path, programme)
     assert snapshot() == before
 
@@ -143,9 +145,13 @@ def test_reimport_of_the_same_file_adds_nothing(programme):
 def test_later_export_with_overlapping_rows_adds_only_new_rows(programme, tmp_path):
     header = "Response ID,Comment\n"
     first = tmp_path / "week1.csv"
-    first.write_text(header + "".join(f"R{i},Comment {i} on discharge letters\n" for i in range(10)))
+    first.write_text(
+        header + "".join(f"R{i},Comment {i} on discharge letters\n" for i in range(10))
+    )
     later = tmp_path / "week2.csv"
-    later.write_text(header + "".join(f"R{i},Comment {i} on discharge letters\n" for i in range(15)))
+    later.write_text(
+        header + "".join(f"R{i},Comment {i} on discharge letters\n" for i in range(15))
+    )
     import_file(first, programme)
     result = import_file(later, programme)
     assert result.rows_already_imported == 10
@@ -155,8 +161,12 @@ def test_later_export_with_overlapping_rows_adds_only_new_rows(programme, tmp_pa
 
 def test_rejected_import_names_every_problem_row(programme, tmp_path):
     path = tmp_path / "dates.csv"
-    path.write_text("id,comment,date\n1,Good,2021-03-01\n2,Bad date,not a date\n3,Also bad,31/31/2021\n")
+    path.write_text(
+        "id,comment,date\n1,Good,2021-03-01\n2,Bad date,not a date\n3,Also bad,31/31/2021\n"
+    )
     with pytest.raises(ImportRejected) as info:
-        import_file(path, programme, mapping={"columns": {"comment": "text", "date": "received_at"}})
+        import_file(
+            path, programme, mapping={"columns": {"comment": "text", "date": "received_at"}}
+        )
     rows = [(p.row, p.field) for p in info.value.result.errors]
     assert rows == [(3, "date"), (4, "date")]

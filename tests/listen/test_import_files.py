@@ -74,8 +74,12 @@ def test_pxtextmining_multilabel_file(programme):
 
 def batch_mapping_is_sensible(mapping):
     cols = mapping["columns"]
-    return (cols["FFT answer"] == "text" and cols["Comment ID"] == "id"
-            and cols["Respondent ID"] == "respondent_id" and cols["FFT question"] == "question")
+    return (
+        cols["FFT answer"] == "text"
+        and cols["Comment ID"] == "id"
+        and cols["Respondent ID"] == "respondent_id"
+        and cols["FFT question"] == "question"
+    )
 
 
 def test_pxtextmining_single_label_file_with_malformed_values(programme):
@@ -85,9 +89,10 @@ def test_pxtextmining_single_label_file_with_malformed_values(programme):
     assert result.error_count == 0
     assert result.rows_added + result.rows_empty == 10334
     # The analysts' labels are kept as attributes, malformed criticality values included.
-    assert Respondent.objects.filter(attributes__criticality="-o").exists() or Respondent.objects.filter(
-        attributes__has_key="criticality"
-    ).exists()
+    assert (
+        Respondent.objects.filter(attributes__criticality="-o").exists()
+        or Respondent.objects.filter(attributes__has_key="criticality").exists()
+    )
 
 
 def test_themefinder_folder_layout(programme):
@@ -111,7 +116,12 @@ def test_themefinder_folder_layout(programme):
 def test_themefinder_generation_csv(programme):
     path = shared("themefinder-synthetic", "generation", "eval_sentiments.csv")
     result = import_file(
-        path, programme, mapping={"propose_rest": False, "columns": {"response": "text", "response_id": "id", "position": "attribute"}}
+        path,
+        programme,
+        mapping={
+            "propose_rest": False,
+            "columns": {"response": "text", "response_id": "id", "position": "attribute"},
+        },
     )
     assert result.rows_read == 1000
     assert result.submissions_added == 1000
@@ -129,7 +139,11 @@ def test_jsonl_and_json(programme, tmp_path):
     import json
 
     rows = [
-        {"id": f"r{i}", "comment": f"Comment number {i} about the new phone triage service", "who": {"role": "Patient"}}
+        {
+            "id": f"r{i}",
+            "comment": f"Comment number {i} about the new phone triage service",
+            "who": {"role": "Patient"},
+        }
         for i in range(30)
     ]
     (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")

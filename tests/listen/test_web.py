@@ -21,19 +21,33 @@ def _clear_cache():
 @pytest.fixture
 def open_programme(db):
     p = Programme.objects.create(
-        title="Beneficial changes", slug="bcn", visibility="public",
+        title="Beneficial changes",
+        slug="bcn",
+        visibility="public",
         consent_text="I agree my answers can be used.",
     )
-    Question.objects.create(programme=p, key="keep", position=1, prompt="What would you keep?", required=True)
-    Question.objects.create(programme=p, key="never", position=2, prompt="What should never come back?")
-    Question.objects.create(programme=p, key="helped", position=3, prompt="How much did it help?",
-                            kind="rating")
+    Question.objects.create(
+        programme=p, key="keep", position=1, prompt="What would you keep?", required=True
+    )
+    Question.objects.create(
+        programme=p, key="never", position=2, prompt="What should never come back?"
+    )
+    Question.objects.create(
+        programme=p, key="helped", position=3, prompt="How much did it help?", kind="rating"
+    )
     return p
 
 
 def form_data(**extra):
-    data = {"q_keep": "Keep the virtual ward visits", "q_never": "", "consent": "on", "role": "carer",
-            "organisation": "Riverside Practice", "eq_age": "45 to 54", "q_helped": "4"}
+    data = {
+        "q_keep": "Keep the virtual ward visits",
+        "q_never": "",
+        "consent": "on",
+        "role": "carer",
+        "organisation": "Riverside Practice",
+        "eq_age": "45 to 54",
+        "q_helped": "4",
+    }
     data.update(extra)
     return data
 
@@ -107,7 +121,9 @@ def test_closed_and_private_programmes(client, open_programme):
     assert client.get("/programmes/private/").status_code == 404
 
 
-@pytest.mark.parametrize("url", ["/submissions/", "/submissions/1/", "/imports/new/", "/imports/1/"])
+@pytest.mark.parametrize(
+    "url", ["/submissions/", "/submissions/1/", "/imports/new/", "/imports/1/"]
+)
 def test_analyst_pages_need_a_role(client, db, url):
     from changebank.core.roles import ensure_roles
 
@@ -121,7 +137,9 @@ def test_analyst_pages_need_a_role(client, db, url):
 
 
 def test_analyst_finds_a_submission_by_a_word(client, analyst, open_programme):
-    client.post("/programmes/bcn/take-part/", form_data(q_keep="Physiotherapy by video was brilliant"))
+    client.post(
+        "/programmes/bcn/take-part/", form_data(q_keep="Physiotherapy by video was brilliant")
+    )
     client.post("/programmes/bcn/take-part/", form_data(q_keep="Parking was free for staff"))
     client.force_login(analyst)
     html = client.get("/submissions/", {"q": "physio"}).content.decode()
@@ -159,7 +177,11 @@ def test_import_through_the_web_with_preview(client, analyst, programme):
     # Accept the proposed role of every column, as shown selected on the page.
     selects = re.findall(r'<select class="nhsuk-select" id="id_(role_\d+)".*?</select>', html, re.S)
     data = {"on_error": "reject"}
-    for name, block in zip(selects, re.findall(r'<select class="nhsuk-select" id="id_role_\d+".*?</select>', html, re.S), strict=True):
+    for name, block in zip(
+        selects,
+        re.findall(r'<select class="nhsuk-select" id="id_role_\d+".*?</select>', html, re.S),
+        strict=True,
+    ):
         data[name] = re.search(r'<option value="([a-z_]+)" selected>', block).group(1)
     done = client.post(response.url, data)
     assert done.status_code == 302

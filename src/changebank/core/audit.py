@@ -121,7 +121,9 @@ def _pre_save(sender: type[models.Model], instance: models.Model, **kwargs: Any)
     instance._audit_before = previous
 
 
-def _post_save(sender: type[models.Model], instance: models.Model, created: bool, **kwargs: Any) -> None:
+def _post_save(
+    sender: type[models.Model], instance: models.Model, created: bool, **kwargs: Any
+) -> None:
     if sender not in AUDITED or kwargs.get("raw"):
         return
     before, after = _changed(getattr(instance, "_audit_before", None), snapshot(instance))

@@ -16,7 +16,9 @@ class AuditEvent(models.Model):
     actor_label = models.CharField(
         max_length=150, help_text="Who made the change: a user name, 'anonymous' or a command."
     )
-    action = models.CharField(max_length=40, db_index=True)  # create / update / delete / import / ...
+    action = models.CharField(
+        max_length=40, db_index=True
+    )  # create / update / delete / import / ...
     object_type = models.CharField(max_length=80, db_index=True)
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=200, blank=True)

@@ -35,11 +35,22 @@ FFT_MAPPING = {
 }
 
 BCN_WORKSTREAMS = [
-    "Digital and virtual care", "Workforce and wellbeing", "Primary care", "Mental health",
-    "Care homes and social care", "Urgent and emergency care", "Elective recovery",
-    "Community services", "Partnership working", "Patients and carers as partners",
-    "Discharge and flow", "Medicines", "Children and young people", "Learning disability and autism",
-    "Health inequalities", "Research and innovation",
+    "Digital and virtual care",
+    "Workforce and wellbeing",
+    "Primary care",
+    "Mental health",
+    "Care homes and social care",
+    "Urgent and emergency care",
+    "Elective recovery",
+    "Community services",
+    "Partnership working",
+    "Patients and carers as partners",
+    "Discharge and flow",
+    "Medicines",
+    "Children and young people",
+    "Learning disability and autism",
+    "Health inequalities",
+    "Research and innovation",
 ]
 
 
@@ -69,7 +80,9 @@ def load_demo() -> list[str]:
                 "accepting_submissions": False,
             },
         )
-        if not ImportBatch.objects.filter(programme=fft, file_sha256=file_sha256(FFT_SAMPLE)).exists():
+        if not ImportBatch.objects.filter(
+            programme=fft, file_sha256=file_sha256(FFT_SAMPLE)
+        ).exists():
             result = import_file(FFT_SAMPLE, fft, mapping=FFT_MAPPING)
             lines.append(result.summary())
         else:
@@ -92,17 +105,29 @@ def load_demo() -> list[str]:
         )
         if created:
             Question.objects.create(
-                programme=bcn, key="keep", position=1, stance="keep", required=True,
+                programme=bcn,
+                key="keep",
+                position=1,
+                stance="keep",
+                required=True,
                 prompt="What change made during COVID-19 would you keep?",
                 hint="Describe the change and what difference it made, to you or to others.",
             )
             Question.objects.create(
-                programme=bcn, key="never-again", position=2, stance="never_again",
+                programme=bcn,
+                key="never-again",
+                position=2,
+                stance="never_again",
                 prompt="What should never come back?",
                 hint="Something that stopped or changed, and should stay that way.",
             )
             Question.objects.create(
-                programme=bcn, key="helped", position=3, kind="rating", rating_min=1, rating_max=5,
+                programme=bcn,
+                key="helped",
+                position=3,
+                kind="rating",
+                rating_min=1,
+                rating_max=5,
                 prompt="How much did the change you would keep help?",
                 hint="1 means not at all, 5 means a great deal.",
             )

@@ -24,14 +24,35 @@ SECTORS = [
 
 #: Equality monitoring, as the NHS asks it; every question is optional and has "prefer not to say".
 EQUALITY_QUESTIONS: dict[str, tuple[str, list[str]]] = {
-    "age": ("What is your age?", ["Under 18", "18 to 24", "25 to 34", "35 to 44", "45 to 54",
-                                  "55 to 64", "65 to 74", "75 or over"]),
+    "age": (
+        "What is your age?",
+        [
+            "Under 18",
+            "18 to 24",
+            "25 to 34",
+            "35 to 44",
+            "45 to 54",
+            "55 to 64",
+            "65 to 74",
+            "75 or over",
+        ],
+    ),
     "sex": ("What is your sex?", ["Female", "Male"]),
-    "disability": ("Do you have a physical or mental health condition or illness lasting or "
-                   "expected to last 12 months or more?", ["Yes", "No"]),
-    "ethnicity": ("What is your ethnic group?", ["Asian or Asian British", "Black, Black British, "
-                  "Caribbean or African", "Mixed or multiple ethnic groups", "White",
-                  "Other ethnic group"]),
+    "disability": (
+        "Do you have a physical or mental health condition or illness lasting or "
+        "expected to last 12 months or more?",
+        ["Yes", "No"],
+    ),
+    "ethnicity": (
+        "What is your ethnic group?",
+        [
+            "Asian or Asian British",
+            "Black, Black British, Caribbean or African",
+            "Mixed or multiple ethnic groups",
+            "White",
+            "Other ethnic group",
+        ],
+    ),
 }
 PREFER_NOT = "Prefer not to say"
 
@@ -55,8 +76,12 @@ class SubmissionForm(forms.Form):
             name = f"q_{q.key}"
             if q.kind == Question.Kind.FREE_TEXT:
                 self.fields[name] = forms.CharField(
-                    required=False, max_length=q.max_length, strip=True,
-                    error_messages={"max_length": f"Your answer must be {q.max_length:,} characters or fewer"},
+                    required=False,
+                    max_length=q.max_length,
+                    strip=True,
+                    error_messages={
+                        "max_length": f"Your answer must be {q.max_length:,} characters or fewer"
+                    },
                 )
             elif q.kind == Question.Kind.RATING:
                 options = [(str(i), str(i)) for i in range(q.rating_min, q.rating_max + 1)]

@@ -23,8 +23,13 @@ def speech_backend(spec: str) -> Any:
 
 
 def add_document(
-    programme: Programme, path: str | Path, *, title: str = "", speech: str = "pocketsphinx",
-    user: Any = None, filename: str | None = None,
+    programme: Programme,
+    path: str | Path,
+    *,
+    title: str = "",
+    speech: str = "pocketsphinx",
+    user: Any = None,
+    filename: str | None = None,
 ) -> tuple[Document, bool]:
     """Extract ``path`` and store it with one passage (and one submission) per piece of text.
 
@@ -37,7 +42,11 @@ def add_document(
     existing = Document.objects.filter(programme=programme, sha256=digest).first()
     if existing is not None:
         return existing, False
-    backend = speech_backend(speech) if path.suffix.lower() in {".wav", ".mp3", ".m4a", ".ogg", ".flac"} else None
+    backend = (
+        speech_backend(speech)
+        if path.suffix.lower() in {".wav", ".mp3", ".m4a", ".ogg", ".flac"}
+        else None
+    )
     extracted = extract(path, filename=filename, speech_backend=backend)
     store = Path(settings.DATA_DIR) / "uploads" / "documents" / digest[:2]
     store.mkdir(parents=True, exist_ok=True)
@@ -45,26 +54,53 @@ def add_document(
     if not stored.exists():
         shutil.copyfile(path, stored)
     source = (
-        Submission.Source.TRANSCRIPT if extracted.kind in TRANSCRIPT_KINDS else Submission.Source.DOCUMENT
+        Submission.Source.TRANSCRIPT
+        if extracted.kind in TRANSCRIPT_KINDS
+        else Submission.Source.DOCUMENT
     )
     with transaction.atomic():
         document = Document.objects.create(
-            programme=programme, title=title or extracted.title or filename, filename=filename,
-            kind=extracted.kind, sha256=digest, size=path.stat().st_size,
-            file=str(stored.relative_to(settings.MEDIA_ROOT)), text=extracted.text,
-            metadata=extracted.metadata, uploaded_by=user if getattr(user, "pk", None) else None,
+            programme=programme,
+            title=title or extracted.title or filename,
+            filename=filename,
+            kind=extracted.kind,
+            sha256=digest,
+            size=path.stat().st_size,
+            file=str(stored.relative_to(settings.MEDIA_ROOT)),
+            text=extracted.text,
+            metadata=extracted.metadata,
+            uploaded_by=user if getattr(user, "pk", None) else None,
         )
-        passages = Passage.objects.bulk_create([
-            Passage(document=document, index=p.index, text=p.text, start=p.start, end=p.end,
-                    locator=p.locator[:100], speaker=(p.speaker or "")[:200],
-                    start_seconds=p.start_seconds, end_seconds=p.end_seconds)
-            for p in extracted.passages
-        ])
+        passages = Passage.objects.bulk_create(
+            [
+                Passage(
+                    document=document,
+                    index=p.index,
+                    text=p.text,
+                    start=p.start,
+                    end=p.end,
+                    locator=p.locator[:100],
+                    speaker=(p.speaker or "")[:200],
+                    start_seconds=p.start_seconds,
+                    end_seconds=p.end_seconds,
+                )
+                for p in extracted.passages
+            ]
+        )
         reference = new_reference()
-        Submission.objects.bulk_create([
-            Submission(programme=programme, document=document, passage=passage, text=passage.text,
-                       source=source, reference=reference, received_at=document.uploaded_at,
-                       dedupe_key=hashlib.sha256(f"doc:{digest}:{passage.index}".encode()).hexdigest())
-            for passage in passages
-        ])
+        Submission.objects.bulk_create(
+            [
+                Submission(
+                    programme=programme,
+                    document=document,
+                    passage=passage,
+                    text=passage.text,
+                    source=source,
+                    reference=reference,
+                    received_at=document.uploaded_at,
+                    dedupe_key=hashlib.sha256(f"doc:{digest}:{passage.index}".encode()).hexdigest(),
+                )
+                for passage in passages
+            ]
+        )
     return document, True

@@ -143,7 +143,9 @@ class Respondent(models.Model):
         max_length=200, blank=True, help_text="The respondent's identifier in the source file."
     )
     role = models.CharField(max_length=10, choices=Role, blank=True)
-    role_detail = models.CharField(max_length=200, blank=True, help_text="The role as they gave it.")
+    role_detail = models.CharField(
+        max_length=200, blank=True, help_text="The role as they gave it."
+    )
     organisation = models.CharField(max_length=200, blank=True)
     sector = models.CharField(max_length=100, blank=True)
     region = models.CharField(max_length=100, blank=True)
@@ -293,7 +295,9 @@ class Submission(models.Model):
         Workstream, null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions"
     )
     text = models.TextField()
-    answers = models.JSONField(default=dict, blank=True, help_text="Closed answers given alongside.")
+    answers = models.JSONField(
+        default=dict, blank=True, help_text="Closed answers given alongside."
+    )
     source = models.CharField(max_length=12, choices=Source)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     moderation_status = models.CharField(
@@ -323,7 +327,9 @@ class Submission(models.Model):
             ("export_submissions", "Can export submissions"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["programme", "dedupe_key"], name="unique_submission_key")
+            models.UniqueConstraint(
+                fields=["programme", "dedupe_key"], name="unique_submission_key"
+            )
         ]
         indexes = [
             models.Index(fields=["programme", "question"]),

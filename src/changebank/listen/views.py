@@ -14,7 +14,6 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -48,8 +47,11 @@ def _programme_for(request: HttpRequest, slug: str) -> Programme:
 
 def programme_detail(request: HttpRequest, slug: str) -> HttpResponse:
     programme = _programme_for(request, slug)
-    context = {"programme": programme, "page_title": programme.title,
-               "questions": programme.questions.filter(on_form=True)}
+    context = {
+        "programme": programme,
+        "page_title": programme.title,
+        "questions": programme.questions.filter(on_form=True),
+    }
     if request.user.has_perm("listen.view_submission"):
         context["submission_count"] = programme.submissions.count()
         context["respondent_count"] = programme.respondents.count()
@@ -95,14 +97,23 @@ def _count_submission(request: HttpRequest, programme: Programme) -> None:
 def take_part(request: HttpRequest, slug: str) -> HttpResponse:
     programme = _programme_for(request, slug)
     if not programme.is_open():
-        return render(request, "listen/closed.html", {"programme": programme,
-                                                      "page_title": "This programme is closed"})
+        return render(
+            request,
+            "listen/closed.html",
+            {"programme": programme, "page_title": "This programme is closed"},
+        )
     if request.method == "POST":
         if _rate_limited(request, programme):
-            return render(request, "listen/rate_limited.html", {
-                "programme": programme, "page_title": "Too many responses from this connection",
-                "limit": settings.CHANGEBANK_FORM_RATE_LIMIT,
-            }, status=429)
+            return render(
+                request,
+                "listen/rate_limited.html",
+                {
+                    "programme": programme,
+                    "page_title": "Too many responses from this connection",
+                    "limit": settings.CHANGEBANK_FORM_RATE_LIMIT,
+                },
+                status=429,
+            )
         form = SubmissionForm(programme, request.POST)
         if form.is_valid():
             reference = _save_form(programme, form)
@@ -111,11 +122,17 @@ def take_part(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("listen:take_part_done", slug=programme.slug)
     else:
         form = SubmissionForm(programme)
-    return render(request, "listen/take_part.html", {
-        "programme": programme, "form": form, "equality": EQUALITY_QUESTIONS,
-        "prefer_not": PREFER_NOT,
-        "page_title": ("Error: " if form.errors else "") + f"Take part: {programme.title}",
-    })
+    return render(
+        request,
+        "listen/take_part.html",
+        {
+            "programme": programme,
+            "form": form,
+            "equality": EQUALITY_QUESTIONS,
+            "prefer_not": PREFER_NOT,
+            "page_title": ("Error: " if form.errors else "") + f"Take part: {programme.title}",
+        },
+    )
 
 
 def _save_form(programme: Programme, form: SubmissionForm) -> str:
@@ -124,29 +141,46 @@ def _save_form(programme: Programme, form: SubmissionForm) -> str:
     while Submission.objects.filter(reference=reference).exists():
         reference = new_reference()
     equality = {
-        label: data[f"eq_{key}"] for key, (label, _) in EQUALITY_QUESTIONS.items() if data.get(f"eq_{key}")
+        label: data[f"eq_{key}"]
+        for key, (label, _) in EQUALITY_QUESTIONS.items()
+        if data.get(f"eq_{key}")
     }
     answers = {
-        q.prompt: data[f"q_{q.key}"] for q in form.questions
+        q.prompt: data[f"q_{q.key}"]
+        for q in form.questions
         if q.kind != q.Kind.FREE_TEXT and data.get(f"q_{q.key}")
     }
-    workstream = programme.workstreams.filter(pk=data["workstream"]).first() if data.get("workstream") else None
+    workstream = (
+        programme.workstreams.filter(pk=data["workstream"]).first()
+        if data.get("workstream")
+        else None
+    )
     now = timezone.now()
     with transaction.atomic():
         respondent = Respondent.objects.create(
-            programme=programme, role=data.get("role") or "", organisation=data.get("organisation", ""),
-            sector=data.get("sector") or "", equality=equality,
+            programme=programme,
+            role=data.get("role") or "",
+            organisation=data.get("organisation", ""),
+            sector=data.get("sector") or "",
+            equality=equality,
         )
         for q in form.free_text_questions():
             text = data.get(f"q_{q.key}")
             if not text:
                 continue
             Submission.objects.create(
-                programme=programme, question=q, respondent=respondent, workstream=workstream,
-                text=text, answers=answers, source=Submission.Source.FORM, received_at=now,
+                programme=programme,
+                question=q,
+                respondent=respondent,
+                workstream=workstream,
+                text=text,
+                answers=answers,
+                source=Submission.Source.FORM,
+                received_at=now,
                 moderation_status=Submission.Moderation.PENDING,
                 consent_given=bool(data.get("consent")) if programme.consent_text else None,
-                consent_wording=programme.consent_text, reference=reference,
+                consent_wording=programme.consent_text,
+                reference=reference,
                 dedupe_key=hashlib.sha256(f"form:{reference}:{q.key}".encode()).hexdigest(),
             )
     return reference
@@ -157,9 +191,15 @@ def take_part_done(request: HttpRequest, slug: str) -> HttpResponse:
     reference = request.session.get(f"reference-{programme.pk}")
     if not reference:
         return redirect("listen:take_part", slug=slug)
-    return render(request, "listen/take_part_done.html", {
-        "programme": programme, "reference": reference, "page_title": "Thank you",
-    })
+    return render(
+        request,
+        "listen/take_part_done.html",
+        {
+            "programme": programme,
+            "reference": reference,
+            "page_title": "Thank you",
+        },
+    )
 
 
 # --- analysts: finding submissions ----------------------------------------------------------------
@@ -173,26 +213,47 @@ def submission_list(request: HttpRequest) -> HttpResponse:
     qs = filter_submissions(qs, params).order_by("-received_at", "-id")
     paginator = Paginator(qs, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
-    return render(request, "listen/submission_list.html", {
-        "form": form, "page": page, "terms": search_terms(params.get("q") or ""),
-        "programmes": Programme.objects.all(),
-        "page_title": "Submissions",
-    })
+    return render(
+        request,
+        "listen/submission_list.html",
+        {
+            "form": form,
+            "page": page,
+            "terms": search_terms(params.get("q") or ""),
+            "programmes": Programme.objects.all(),
+            "page_title": "Submissions",
+        },
+    )
 
 
 @needs_permission("listen.view_submission")
 def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     submission = get_object_or_404(
-        Submission.objects.select_related("programme", "question", "respondent", "import_batch",
-                                          "document", "passage", "workstream"), pk=pk
+        Submission.objects.select_related(
+            "programme",
+            "question",
+            "respondent",
+            "import_batch",
+            "document",
+            "passage",
+            "workstream",
+        ),
+        pk=pk,
     )
-    siblings = Submission.objects.filter(
-        programme=submission.programme, reference=submission.reference
-    ).exclude(pk=submission.pk).select_related("question")
-    return render(request, "listen/submission_detail.html", {
-        "submission": submission, "siblings": siblings,
-        "page_title": f"Submission {submission.reference}",
-    })
+    siblings = (
+        Submission.objects.filter(programme=submission.programme, reference=submission.reference)
+        .exclude(pk=submission.pk)
+        .select_related("question")
+    )
+    return render(
+        request,
+        "listen/submission_detail.html",
+        {
+            "submission": submission,
+            "siblings": siblings,
+            "page_title": f"Submission {submission.reference}",
+        },
+    )
 
 
 # --- analysts: imports ----------------------------------------------------------------------------
@@ -207,8 +268,11 @@ def _pending_dir() -> Path:
 @needs_permission("listen.add_importbatch")
 @require_http_methods(["GET", "POST"])
 def import_upload(request: HttpRequest) -> HttpResponse:
-    form = ImportUploadForm(request.POST or None, request.FILES or None,
-                            initial={"programme": request.GET.get("programme")})
+    form = ImportUploadForm(
+        request.POST or None,
+        request.FILES or None,
+        initial={"programme": request.GET.get("programme")},
+    )
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         token = secrets.token_urlsafe(16)
@@ -219,10 +283,13 @@ def import_upload(request: HttpRequest) -> HttpResponse:
             for chunk in upload.chunks():
                 fh.write(chunk)
         request.session[f"import-{token}"] = {
-            "programme": form.cleaned_data["programme"].slug, "filename": safe_name,
+            "programme": form.cleaned_data["programme"].slug,
+            "filename": safe_name,
         }
         return redirect("listen:import_preview", token=token)
-    return render(request, "listen/import_upload.html", {"form": form, "page_title": "Import a file"})
+    return render(
+        request, "listen/import_upload.html", {"form": form, "page_title": "Import a file"}
+    )
 
 
 @needs_permission("listen.add_importbatch")
@@ -233,8 +300,13 @@ def import_preview(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("This upload has expired; upload the file again")
     path = _pending_dir() / token / pending["filename"]
     programme = get_object_or_404(Programme, slug=pending["programme"])
-    context = {"programme": programme, "filename": pending["filename"], "token": token,
-               "roles": ROLES, "page_title": f"Check the import of {pending['filename']}"}
+    context = {
+        "programme": programme,
+        "filename": pending["filename"],
+        "token": token,
+        "roles": ROLES,
+        "page_title": f"Check the import of {pending['filename']}",
+    }
     try:
         source = open_source(path, pending["filename"])
     except ImportFileError as exc:
@@ -252,19 +324,34 @@ def import_preview(request: HttpRequest, token: str) -> HttpResponse:
                 break
     except Exception as exc:  # the full import reports it by row; the preview shows what it can
         context["preview_problem"] = str(exc)
-    context.update({"source": source, "form": form, "preview_rows": preview_rows,
-                    "columns": list(zip(source.columns, [form[f"role_{i}"] for i in range(len(headers))],
-                                        strict=True))})
+    context.update(
+        {
+            "source": source,
+            "form": form,
+            "preview_rows": preview_rows,
+            "columns": list(
+                zip(source.columns, [form[f"role_{i}"] for i in range(len(headers))], strict=True)
+            ),
+        }
+    )
     if request.method == "POST" and form.is_valid():
         mapping = ColumnMapping(roles=form.roles(), questions=proposed.questions)
-        mapping.questions.update({
-            h: c.label for h, c in zip(headers, source.columns, strict=True)
-            if mapping.roles[h] == "text" and h not in mapping.questions
-        })
+        mapping.questions.update(
+            {
+                h: c.label
+                for h, c in zip(headers, source.columns, strict=True)
+                if mapping.roles[h] == "text" and h not in mapping.questions
+            }
+        )
         try:
-            result = import_file(path, programme, mapping=mapping,
-                                 on_error=form.cleaned_data["on_error"],
-                                 filename=pending["filename"], user=request.user)
+            result = import_file(
+                path,
+                programme,
+                mapping=mapping,
+                on_error=form.cleaned_data["on_error"],
+                filename=pending["filename"],
+                user=request.user,
+            )
         except ImportRejected as exc:
             context["rejected"] = exc.result
             return render(request, "listen/import_preview.html", context, status=400)
@@ -280,9 +367,12 @@ def import_preview(request: HttpRequest, token: str) -> HttpResponse:
 @needs_permission("listen.view_importbatch")
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(ImportBatch.objects.select_related("programme"), pk=pk)
-    return render(request, "listen/import_detail.html", {
-        "batch": batch, "mapping": json.dumps(batch.mapping, indent=2, ensure_ascii=False),
-        "page_title": f"Import of {batch.filename}",
-    })
-
-
+    return render(
+        request,
+        "listen/import_detail.html",
+        {
+            "batch": batch,
+            "mapping": json.dumps(batch.mapping, indent=2, ensure_ascii=False),
+            "page_title": f"Import of {batch.filename}",
+        },
+    )

@@ -86,7 +86,8 @@ class ImportResult:
         if self.rows_skipped:
             parts.append(f"{self.rows_skipped:,} skipped as bad")
         return (
-            f"{self.filename} ({self.description}): " + ", ".join(parts)
+            f"{self.filename} ({self.description}): "
+            + ", ".join(parts)
             + f"; {self.submissions_added:,} submissions and {self.respondents_added:,} respondents added"
         )
 
@@ -123,10 +124,20 @@ def file_sha256(path: Path) -> str:
 
 
 _DATE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%d/%m/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M", "%d/%m/%Y", "%m/%d/%Y %I:%M:%S %p", "%Y/%m/%d %I:%M:%S %p", "%d.%m.%Y",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%Y/%m/%d %I:%M:%S %p",
+    "%d.%m.%Y",
     # Day-first (UK) wins when a date could be read either way; US order only when it cannot.
-    "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
 )
 
 
@@ -151,7 +162,9 @@ def parse_datetime(value: Any) -> dt.datetime:
             try:
                 result = dt.datetime.fromisoformat(text)
             except ValueError:
-                raise ValueError(f"'{text[:40]}' is not a date and time this importer understands") from None
+                raise ValueError(
+                    f"'{text[:40]}' is not a date and time this importer understands"
+                ) from None
     if timezone.is_naive(result):
         result = timezone.make_aware(result)
     return result
@@ -160,8 +173,11 @@ def parse_datetime(value: Any) -> dt.datetime:
 _ROLE_WORDS = [
     (Role.CARER, r"carer|caring for|family member|relative|parent|guardian"),
     (Role.PATIENT, r"patient|service user|user of|client|person who uses"),
-    (Role.STAFF, r"staff|nurse|doctor|clinician|consultant|manager|employee|worker|therapist|gp\b|"
-                 r"volunteer|leader|admin|practitioner|midwife|paramedic|pharmacist|physio|health ?care"),
+    (
+        Role.STAFF,
+        r"staff|nurse|doctor|clinician|consultant|manager|employee|worker|therapist|gp\b|"
+        r"volunteer|leader|admin|practitioner|midwife|paramedic|pharmacist|physio|health ?care",
+    ),
     (Role.PUBLIC, r"public|resident|citizen|community member"),
 ]
 
@@ -217,30 +233,43 @@ class _Reader:
             raw = get(header)
             if isinstance(raw, FormulaCell):
                 if raw.result is None:
-                    problems.append(RowProblem(
-                        number, header,
-                        f"holds a spreadsheet formula ({raw.formula[:60]}) with no saved result; "
-                        "open the file in a spreadsheet, save it, and import again",
-                    ))
+                    problems.append(
+                        RowProblem(
+                            number,
+                            header,
+                            f"holds a spreadsheet formula ({raw.formula[:60]}) with no saved result; "
+                            "open the file in a spreadsheet, save it, and import again",
+                        )
+                    )
                     continue
-                self.result.warn(RowProblem(
-                    number, header, f"holds a formula ({raw.formula[:60]}); its saved result was used"
-                ))
+                self.result.warn(
+                    RowProblem(
+                        number,
+                        header,
+                        f"holds a formula ({raw.formula[:60]}); its saved result was used",
+                    )
+                )
                 raw = raw.result
             text = clean_text(raw)
             if not text:
                 continue
             if len(text) > self.max_text:
-                problems.append(RowProblem(
-                    number, header,
-                    f"is {len(text):,} characters long, over the limit of {self.max_text:,}",
-                ))
+                problems.append(
+                    RowProblem(
+                        number,
+                        header,
+                        f"is {len(text):,} characters long, over the limit of {self.max_text:,}",
+                    )
+                )
                 continue
             if _FORMULA_START.match(text):
-                self.result.warn(RowProblem(
-                    number, header,
-                    "starts like a spreadsheet formula; kept as text, and neutralised in every export",
-                ))
+                self.result.warn(
+                    RowProblem(
+                        number,
+                        header,
+                        "starts like a spreadsheet formula; kept as text, and neutralised in every export",
+                    )
+                )
             prompt = mapping_prompt = self.mapping.questions.get(header, "")
             if self.question_col:
                 prompt = " ".join(clean_text(get(self.question_col)).split()) or mapping_prompt
@@ -291,8 +320,16 @@ class _Reader:
             identity = "row:" + hashlib.sha256(whole.encode()).hexdigest()
         workstream = clean_text(get(self.workstream_col)) if self.workstream_col else ""
         respondent_key = clean_text(get(self.respondent_col)) if self.respondent_col else ident
-        return _Row(number, identity, texts, respondent_key[:200], respondent, answers, received_at,
-                    workstream)
+        return _Row(
+            number,
+            identity,
+            texts,
+            respondent_key[:200],
+            respondent,
+            answers,
+            received_at,
+            workstream,
+        )
 
 
 def _question_for(programme: Programme, header: str, prompt: str, cache: dict) -> Question:
@@ -321,8 +358,9 @@ def _dedupe_key(identity: str, question: Question, header: str) -> str:
 class _Writer:
     """Writes validated rows in batches, skipping rows already in the programme."""
 
-    def __init__(self, programme: Programme, batch: ImportBatch, mapping: ColumnMapping,
-                 result: ImportResult) -> None:
+    def __init__(
+        self, programme: Programme, batch: ImportBatch, mapping: ColumnMapping, result: ImportResult
+    ) -> None:
         self.programme = programme
         self.batch = batch
         self.mapping = mapping
@@ -369,8 +407,9 @@ class _Writer:
             external_id = row.respondent_key
             respondent = respondents.get(external_id) if external_id else None
             if respondent is None:
-                respondent = Respondent(programme=self.programme, external_id=external_id,
-                                        **row.respondent)
+                respondent = Respondent(
+                    programme=self.programme, external_id=external_id, **row.respondent
+                )
                 new_respondents.append(respondent)
                 if external_id:
                     respondents[external_id] = respondent
@@ -380,14 +419,23 @@ class _Writer:
                 if key in existing:
                     continue
                 fresh_keys[key] = (text, row.number)
-                new_subs.append(Submission(
-                    programme=self.programme, question=question, respondent=respondent,
-                    text=text, answers=row.answers,
-                    source=Submission.Source.IMPORT, received_at=row.received_at or self.batch.started_at,
-                    moderation_status=Submission.Moderation.APPROVED, reference=reference,
-                    import_batch=self.batch, source_row=row.number, dedupe_key=key,
-                    workstream=workstream,
-                ))
+                new_subs.append(
+                    Submission(
+                        programme=self.programme,
+                        question=question,
+                        respondent=respondent,
+                        text=text,
+                        answers=row.answers,
+                        source=Submission.Source.IMPORT,
+                        received_at=row.received_at or self.batch.started_at,
+                        moderation_status=Submission.Moderation.APPROVED,
+                        reference=reference,
+                        import_batch=self.batch,
+                        source_row=row.number,
+                        dedupe_key=key,
+                        workstream=workstream,
+                    )
+                )
             self.result.rows_added += 1
         Respondent.objects.bulk_create(new_respondents, batch_size=BATCH_ROWS)
         Submission.objects.bulk_create(new_subs, batch_size=BATCH_ROWS)
@@ -404,11 +452,14 @@ class _Writer:
                 earlier = (old_text, old_row) if batch_id == self.batch.pk else None
                 if earlier is None:
                     if old_text != text:
-                        self.result.error(RowProblem(
-                            row.number, _question.prompt[:80],
-                            f"response {row.identity[3:]} was imported before with different text; "
-                            "the earlier text is kept (correct it in changebank, not in the file)",
-                        ))
+                        self.result.error(
+                            RowProblem(
+                                row.number,
+                                _question.prompt[:80],
+                                f"response {row.identity[3:]} was imported before with different text; "
+                                "the earlier text is kept (correct it in changebank, not in the file)",
+                            )
+                        )
                         self.result.rows_skipped += 1
                         return "conflict"
                     seen_before += 1
@@ -416,16 +467,21 @@ class _Writer:
             if earlier is not None:
                 old_text, old_row = earlier
                 if old_text != text and row.identity.startswith("id:"):
-                    self.result.error(RowProblem(
-                        row.number, _question.prompt[:80],
-                        f"ID {row.identity[3:]} also appears in row {old_row} with different text",
-                    ))
+                    self.result.error(
+                        RowProblem(
+                            row.number,
+                            _question.prompt[:80],
+                            f"ID {row.identity[3:]} also appears in row {old_row} with different text",
+                        )
+                    )
                     self.result.rows_skipped += 1
                     return "conflict"
                 seen_here += 1
         if seen_here and seen_here + seen_before == len(items):
             self.result.rows_repeated += 1
-            self.result.warn(RowProblem(row.number, None, "repeats an earlier row of this file; not added twice"))
+            self.result.warn(
+                RowProblem(row.number, None, "repeats an earlier row of this file; not added twice")
+            )
             return "repeat"
         if seen_before == len(items):
             self.result.rows_already_imported += 1
@@ -475,16 +531,26 @@ def import_file(
             "no column holds free text to analyse; mark one as 'text' in the preview or in a mapping "
             "file (--mapping). Columns: " + ", ".join(c.label[:60] for c in source.columns[:30]),
         )
-    result = ImportResult(filename=source.filename, description=source.description, on_error=on_error)
+    result = ImportResult(
+        filename=source.filename, description=source.description, on_error=on_error
+    )
     started = timezone.now()
     try:
         with transaction.atomic():
             batch = ImportBatch.objects.create(
-                programme=programme, filename=source.filename[:300], file_sha256=file_sha256(path),
-                size=_size(path), detected_format=source.tool or source.format,
-                encoding=source.encoding, delimiter=source.delimiter, mapping=mapping.as_dict(),
-                on_error=on_error, status=ImportBatch.Status.COMPLETED, created_by=_user(user),
-                started_at=started, finished_at=started,
+                programme=programme,
+                filename=source.filename[:300],
+                file_sha256=file_sha256(path),
+                size=_size(path),
+                detected_format=source.tool or source.format,
+                encoding=source.encoding,
+                delimiter=source.delimiter,
+                mapping=mapping.as_dict(),
+                on_error=on_error,
+                status=ImportBatch.Status.COMPLETED,
+                created_by=_user(user),
+                started_at=started,
+                finished_at=started,
             )
             writer = _Writer(programme, batch, mapping, result)
             for row in _Reader(source, mapping, result):
@@ -498,12 +564,21 @@ def import_file(
             if result.error_count and on_error == "reject":
                 raise ImportRejected(result)
             batch.status = (
-                ImportBatch.Status.COMPLETED_WITH_SKIPS if result.error_count
+                ImportBatch.Status.COMPLETED_WITH_SKIPS
+                if result.error_count
                 else ImportBatch.Status.COMPLETED
             )
-            for name in ("rows_read", "rows_added", "rows_already_imported", "rows_repeated",
-                         "rows_skipped", "rows_empty", "submissions_added", "respondents_added",
-                         "error_count"):
+            for name in (
+                "rows_read",
+                "rows_added",
+                "rows_already_imported",
+                "rows_repeated",
+                "rows_skipped",
+                "rows_empty",
+                "submissions_added",
+                "respondents_added",
+                "error_count",
+            ):
                 setattr(batch, name, getattr(result, name))
             batch.errors = [p.as_dict() for p in result.errors]
             batch.warnings = [p.as_dict() for p in result.warnings]
@@ -512,8 +587,9 @@ def import_file(
             audit.record("import", batch, after={"summary": result.summary()})
             result.batch = batch
     except ImportFileError as exc:
-        raise ImportFileError(exc.filename, exc.message + ". Nothing was imported", row=exc.row,
-                              field=exc.field) from None
+        raise ImportFileError(
+            exc.filename, exc.message + ". Nothing was imported", row=exc.row, field=exc.field
+        ) from None
     return result
 
 

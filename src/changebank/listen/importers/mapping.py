@@ -33,9 +33,12 @@ ROLES: dict[str, str] = {
 }
 
 _ID = re.compile(
-    r"^(response[ _]?id|respondent[ _]?id|comment[ _]?id|record[ _]?id|submission[ _]?id|id|row_?index)$", re.I
+    r"^(response[ _]?id|respondent[ _]?id|comment[ _]?id|record[ _]?id|submission[ _]?id|id|row_?index)$",
+    re.I,
 )
-_DATE = re.compile(r"^(recordeddate|recorded date|completion time|timestamp|end ?date|submitted|date)$", re.I)
+_DATE = re.compile(
+    r"^(recordeddate|recorded date|completion time|timestamp|end ?date|submitted|date)$", re.I
+)
 _PERSONAL = re.compile(
     r"^(ip ?address|ipaddress|email|email address|name|first ?name|last ?name|recipient.*|"
     r"location ?(latitude|longitude)|externalreference|external ?reference|person identifiable info\??)$",
@@ -70,14 +73,17 @@ class ColumnMapping:
         return [h for h, r in self.roles.items() if r == role]
 
     def as_dict(self) -> dict:
-        return {"columns": dict(self.roles), "questions": dict(self.questions),
-                "drop_repeats": self.drop_repeats}
+        return {
+            "columns": dict(self.roles),
+            "questions": dict(self.questions),
+            "drop_repeats": self.drop_repeats,
+        }
 
     @classmethod
     def from_dict(cls, data: dict, source: Source, filename: str = "mapping") -> ColumnMapping:
         columns = data.get("columns")
         if not isinstance(columns, dict):
-            raise ImportFileError(filename, "should hold {\"columns\": {\"<header>\": \"<role>\"}}")
+            raise ImportFileError(filename, 'should hold {"columns": {"<header>": "<role>"}}')
         headers = {c.header for c in source.columns}
         by_label = {c.label: c.header for c in source.columns}
         mapping = propose_mapping(source) if data.get("propose_rest", True) else cls()
@@ -93,7 +99,9 @@ class ColumnMapping:
                 )
             if role not in ROLES:
                 raise ImportFileError(
-                    filename, f"'{role}' is not a column role; use one of: {', '.join(ROLES)}", field=header
+                    filename,
+                    f"'{role}' is not a column role; use one of: {', '.join(ROLES)}",
+                    field=header,
                 )
             mapping.roles[real] = role
         for header, prompt in (data.get("questions") or {}).items():
@@ -120,7 +128,9 @@ def propose_role(column: Column) -> str:
     header = column.header.strip()
     label = column.label
     samples = column.samples
-    if re.fullmatch(r"(respondent|person|participant|patient)[ _]?(id|identifier|number)", header, re.I):
+    if re.fullmatch(
+        r"(respondent|person|participant|patient)[ _]?(id|identifier|number)", header, re.I
+    ):
         return "respondent_id"
     if _ID.match(header):
         return "id"
@@ -153,7 +163,11 @@ def propose_role(column: Column) -> str:
     if _EQUALITY.search(low) and not _long(samples):
         return "equality"
     if _is_numberish(samples):
-        return "answer" if re.search(r"rate|rating|scale|how (likely|much|well|good)|score", low) else "attribute"
+        return (
+            "answer"
+            if re.search(r"rate|rating|scale|how (likely|much|well|good)|score", low)
+            else "attribute"
+        )
     if _long(samples) or (_TEXT_HINT.search(low) and _distinct(samples) > 0.5):
         return "text"
     if re.search(r"rate|rating|how (likely|much|well|good)", low):

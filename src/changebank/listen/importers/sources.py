@@ -80,8 +80,12 @@ class Source:
 
 
 def _delimiter_name(delimiter: str) -> str:
-    return {",": "comma-separated", ";": "semicolon-separated", "\t": "tab-separated",
-            "|": "pipe-separated"}.get(delimiter, "")
+    return {
+        ",": "comma-separated",
+        ";": "semicolon-separated",
+        "\t": "tab-separated",
+        "|": "pipe-separated",
+    }.get(delimiter, "")
 
 
 def open_source(path: str | Path, filename: str | None = None) -> Source:
@@ -105,7 +109,9 @@ def open_source(path: str | Path, filename: str | None = None) -> Source:
     if suffix in (".xlsx", ".xlsm"):
         raise ImportFileError(name, "is not an XLSX workbook (it is not a zip archive)")
     if suffix == ".xls":
-        raise ImportFileError(name, "old Excel .xls files are not supported: save it as .xlsx or CSV")
+        raise ImportFileError(
+            name, "old Excel .xls files are not supported: save it as .xlsx or CSV"
+        )
     if suffix == ".json":
         return _open_json(path, name)
     if suffix in (".jsonl", ".ndjson"):
@@ -183,7 +189,9 @@ def _open_csv(path: Path, name: str) -> Source:
             try:
                 yield from reader
             except csv.Error as exc:
-                raise ImportFileError(name, f"cannot be read as CSV: {exc}", row=reader.line_num) from None
+                raise ImportFileError(
+                    name, f"cannot be read as CSV: {exc}", row=reader.line_num
+                ) from None
 
     head: list[list[str]] = []
     it = records()
@@ -210,7 +218,7 @@ def detect_tool(head: list[list[str]]) -> tuple[str, int]:
             return "qualtrics", 3
     if {"respondent id", "collector id"} <= lowered:
         return "surveymonkey", 2
-    if MSFORMS_HEADERS <= lowered:
+    if lowered >= MSFORMS_HEADERS:
         return "msforms", 1
     if first and first[0].lower() == "timestamp":
         return "googleforms", 1
@@ -256,7 +264,9 @@ def _tabular_source(
     path: Path, name: str, fmt: str, head: list[list[Any]], records: Any, **info: str
 ) -> Source:
     if not head or not any(str(c or "").strip() for c in head[0]):
-        raise ImportFileError(name, "the first row is empty: it should hold the column headers", row=1)
+        raise ImportFileError(
+            name, "the first row is empty: it should hold the column headers", row=1
+        )
     tool, header_rows = detect_tool(head)
     columns = _columns_for(tool, head, header_rows)
     width = len(columns)
@@ -277,8 +287,9 @@ def _tabular_source(
                 values.extend([None] * (width - len(values)))
             yield number, values
 
-    source = Source(path, name, fmt, tool=tool, header_rows=header_rows, columns=columns, _rows=rows,
-                    **info)
+    source = Source(
+        path, name, fmt, tool=tool, header_rows=header_rows, columns=columns, _rows=rows, **info
+    )
     _fill_samples(source)
     return source
 
@@ -330,7 +341,9 @@ def _check_zip(path: Path, name: str, kind: str) -> None:
         ) from None
     total = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos) or 1
-    if total > MAX_UNCOMPRESSED_BYTES or (total > 100 * 1024**2 and total / packed > MAX_COMPRESSION_RATIO):
+    if total > MAX_UNCOMPRESSED_BYTES or (
+        total > 100 * 1024**2 and total / packed > MAX_COMPRESSION_RATIO
+    ):
         raise ImportFileError(
             name, f"expands to {total:,} bytes from {packed:,}: refused as a possible zip bomb"
         )
@@ -463,7 +476,9 @@ def _open_jsonl(path: Path, name: str, fmt: str = "jsonl") -> Source:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise ImportFileError(name, f"is not valid JSON: {exc.msg}", row=number) from None
+                    raise ImportFileError(
+                        name, f"is not valid JSON: {exc.msg}", row=number
+                    ) from None
                 if not isinstance(obj, dict):
                     raise ImportFileError(name, "each line should be a JSON object", row=number)
                 yield number, obj
@@ -492,7 +507,9 @@ def _open_json(path: Path, name: str) -> Source:
                 for obj in ijson.items(fh, "item"):
                     number += 1
                     if not isinstance(obj, dict):
-                        raise ImportFileError(name, "each record should be a JSON object", row=number)
+                        raise ImportFileError(
+                            name, "each record should be a JSON object", row=number
+                        )
                     yield number, obj
             except ijson.JSONError as exc:
                 raise ImportFileError(name, f"is not valid JSON: {exc}", row=number + 1) from None
@@ -519,7 +536,8 @@ def _open_themefinder_dir(path: Path, name: str) -> Source:
     )
     if not parts:
         raise ImportFileError(
-            name, "is a folder but not in the Consult/ThemeFinder layout (no question_part_*/responses.jsonl)"
+            name,
+            "is a folder but not in the Consult/ThemeFinder layout (no question_part_*/responses.jsonl)",
         )
     questions = []
     for part in parts:
@@ -527,7 +545,9 @@ def _open_themefinder_dir(path: Path, name: str) -> Source:
         try:
             q = json.loads(qfile.read_text(encoding="utf-8")) if qfile.exists() else {}
         except json.JSONDecodeError as exc:
-            raise ImportFileError(f"{name}/{part.name}/question.json", f"is not valid JSON: {exc.msg}") from None
+            raise ImportFileError(
+                f"{name}/{part.name}/question.json", f"is not valid JSON: {exc.msg}"
+            ) from None
         questions.append((part, str(q.get("question_text") or part.name)))
 
     demographics: dict[str, dict] = {}
@@ -539,11 +559,15 @@ def _open_themefinder_dir(path: Path, name: str) -> Source:
                     try:
                         obj = json.loads(line)
                     except json.JSONDecodeError as exc:
-                        raise ImportFileError(f"{name}/respondents.jsonl", exc.msg, row=number) from None
+                        raise ImportFileError(
+                            f"{name}/respondents.jsonl", exc.msg, row=number
+                        ) from None
                     demographics[str(obj.get("response_id"))] = obj.get("demographic_data") or {}
     demo_keys = list(dict.fromkeys(k for d in demographics.values() for k in d))
     columns = [Column(0, "response_id")]
-    columns += [Column(1 + i, f"{part.name}", question=text) for i, (part, text) in enumerate(questions)]
+    columns += [
+        Column(1 + i, f"{part.name}", question=text) for i, (part, text) in enumerate(questions)
+    ]
     columns += [Column(1 + len(questions) + i, key) for i, key in enumerate(demo_keys)]
     width = len(columns)
 
@@ -559,7 +583,9 @@ def _open_themefinder_dir(path: Path, name: str) -> Source:
                     try:
                         obj = json.loads(line)
                     except json.JSONDecodeError as exc:
-                        raise ImportFileError(label, f"is not valid JSON: {exc.msg}", row=line_no) from None
+                        raise ImportFileError(
+                            label, f"is not valid JSON: {exc.msg}", row=line_no
+                        ) from None
                     rid = to_text(obj.get("response_id"))
                     values: list[Any] = [None] * width
                     values[0] = rid
@@ -569,7 +595,15 @@ def _open_themefinder_dir(path: Path, name: str) -> Source:
                         values[1 + len(questions) + di] = demo.get(key)
                     yield number, values
 
-    source = Source(path, name, "themefinder", tool="themefinder", encoding="utf-8", header_rows=0,
-                    columns=columns, _rows=rows)
+    source = Source(
+        path,
+        name,
+        "themefinder",
+        tool="themefinder",
+        encoding="utf-8",
+        header_rows=0,
+        columns=columns,
+        _rows=rows,
+    )
     _fill_samples(source)
     return source

@@ -15,8 +15,20 @@ def neutralise(value: Any) -> str:
 
 
 COLUMNS = [
-    "reference", "submission_id", "question", "text", "source", "received_at", "moderation_status",
-    "respondent_id", "role", "organisation", "sector", "region", "workstream", "import_file",
+    "reference",
+    "submission_id",
+    "question",
+    "text",
+    "source",
+    "received_at",
+    "moderation_status",
+    "respondent_id",
+    "role",
+    "organisation",
+    "sector",
+    "region",
+    "workstream",
+    "import_file",
     "source_row",
 ]
 
@@ -35,12 +47,27 @@ def write_submissions_csv(programme: Any, out: TextIO) -> int:
     )
     for s in rows.iterator(chunk_size=2000):
         r = s.respondent
-        writer.writerow([neutralise(v) for v in (
-            s.reference, s.pk, s.question.prompt if s.question else "", s.text, s.source,
-            s.received_at.isoformat(), s.moderation_status, r.external_id if r else "",
-            r.role if r else "", r.organisation if r else "", r.sector if r else "",
-            r.region if r else "", s.workstream.name if s.workstream else "",
-            s.import_batch.filename if s.import_batch else "", s.source_row or "",
-        )])
+        writer.writerow(
+            [
+                neutralise(v)
+                for v in (
+                    s.reference,
+                    s.pk,
+                    s.question.prompt if s.question else "",
+                    s.text,
+                    s.source,
+                    s.received_at.isoformat(),
+                    s.moderation_status,
+                    r.external_id if r else "",
+                    r.role if r else "",
+                    r.organisation if r else "",
+                    r.sector if r else "",
+                    r.region if r else "",
+                    s.workstream.name if s.workstream else "",
+                    s.import_batch.filename if s.import_batch else "",
+                    s.source_row or "",
+                )
+            ]
+        )
         count += 1
     return count
