@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,214 +15,532 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Programme',
+            name="Programme",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('summary', models.CharField(blank=True, max_length=300)),
-                ('description', models.TextField(blank=True)),
-                ('organiser', models.CharField(blank=True, help_text='Who runs the programme.', max_length=200)),
-                ('opens_on', models.DateField(blank=True, null=True)),
-                ('closes_on', models.DateField(blank=True, null=True)),
-                ('consent_text', models.TextField(blank=True, help_text='What contributors agree to when they take part.')),
-                ('visibility', models.CharField(choices=[('public', 'Public: listed, and anyone can take part'), ('unlisted', 'Unlisted: anyone with the link can take part'), ('private', 'Private: staff only, imports only')], default='private', max_length=10)),
-                ('accepting_submissions', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                ("summary", models.CharField(blank=True, max_length=300)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "organiser",
+                    models.CharField(
+                        blank=True, help_text="Who runs the programme.", max_length=200
+                    ),
+                ),
+                ("opens_on", models.DateField(blank=True, null=True)),
+                ("closes_on", models.DateField(blank=True, null=True)),
+                (
+                    "consent_text",
+                    models.TextField(
+                        blank=True, help_text="What contributors agree to when they take part."
+                    ),
+                ),
+                (
+                    "visibility",
+                    models.CharField(
+                        choices=[
+                            ("public", "Public: listed, and anyone can take part"),
+                            ("unlisted", "Unlisted: anyone with the link can take part"),
+                            ("private", "Private: staff only, imports only"),
+                        ],
+                        default="private",
+                        max_length=10,
+                    ),
+                ),
+                ("accepting_submissions", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['title'],
+                "ordering": ["title"],
             },
         ),
         migrations.CreateModel(
-            name='Document',
+            name="Document",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=300)),
-                ('filename', models.CharField(max_length=300)),
-                ('kind', models.CharField(max_length=20)),
-                ('sha256', models.CharField(max_length=64)),
-                ('size', models.BigIntegerField()),
-                ('file', models.FileField(blank=True, upload_to='documents/')),
-                ('text', models.TextField(blank=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('uploaded_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('uploaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('programme', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='documents', to='listen.programme')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=300)),
+                ("filename", models.CharField(max_length=300)),
+                ("kind", models.CharField(max_length=20)),
+                ("sha256", models.CharField(max_length=64)),
+                ("size", models.BigIntegerField()),
+                ("file", models.FileField(blank=True, upload_to="documents/")),
+                ("text", models.TextField(blank=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("uploaded_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "programme",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="documents",
+                        to="listen.programme",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-uploaded_at'],
+                "ordering": ["-uploaded_at"],
             },
         ),
         migrations.CreateModel(
-            name='Passage',
+            name="Passage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField()),
-                ('text', models.TextField()),
-                ('start', models.PositiveIntegerField()),
-                ('end', models.PositiveIntegerField()),
-                ('locator', models.CharField(max_length=100)),
-                ('speaker', models.CharField(blank=True, max_length=200)),
-                ('start_seconds', models.FloatField(blank=True, null=True)),
-                ('end_seconds', models.FloatField(blank=True, null=True)),
-                ('document', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='passages', to='listen.document')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("index", models.PositiveIntegerField()),
+                ("text", models.TextField()),
+                ("start", models.PositiveIntegerField()),
+                ("end", models.PositiveIntegerField()),
+                ("locator", models.CharField(max_length=100)),
+                ("speaker", models.CharField(blank=True, max_length=200)),
+                ("start_seconds", models.FloatField(blank=True, null=True)),
+                ("end_seconds", models.FloatField(blank=True, null=True)),
+                (
+                    "document",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="passages",
+                        to="listen.document",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['document', 'index'],
+                "ordering": ["document", "index"],
             },
         ),
         migrations.CreateModel(
-            name='ImportBatch',
+            name="ImportBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('filename', models.CharField(max_length=300)),
-                ('file_sha256', models.CharField(db_index=True, max_length=64)),
-                ('size', models.BigIntegerField()),
-                ('detected_format', models.CharField(max_length=30)),
-                ('encoding', models.CharField(blank=True, max_length=30)),
-                ('delimiter', models.CharField(blank=True, max_length=5)),
-                ('mapping', models.JSONField(default=dict)),
-                ('on_error', models.CharField(default='reject', max_length=10)),
-                ('status', models.CharField(choices=[('completed', 'Completed'), ('skipped_rows', 'Completed, bad rows skipped')], max_length=20)),
-                ('rows_read', models.PositiveIntegerField(default=0)),
-                ('rows_added', models.PositiveIntegerField(default=0)),
-                ('rows_already_imported', models.PositiveIntegerField(default=0)),
-                ('rows_repeated', models.PositiveIntegerField(default=0)),
-                ('rows_skipped', models.PositiveIntegerField(default=0)),
-                ('rows_empty', models.PositiveIntegerField(default=0)),
-                ('submissions_added', models.PositiveIntegerField(default=0)),
-                ('respondents_added', models.PositiveIntegerField(default=0)),
-                ('errors', models.JSONField(blank=True, default=list, help_text='The first 1,000 bad rows.')),
-                ('error_count', models.PositiveIntegerField(default=0)),
-                ('warnings', models.JSONField(blank=True, default=list)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField()),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('programme', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='imports', to='listen.programme')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("filename", models.CharField(max_length=300)),
+                ("file_sha256", models.CharField(db_index=True, max_length=64)),
+                ("size", models.BigIntegerField()),
+                ("detected_format", models.CharField(max_length=30)),
+                ("encoding", models.CharField(blank=True, max_length=30)),
+                ("delimiter", models.CharField(blank=True, max_length=5)),
+                ("mapping", models.JSONField(default=dict)),
+                ("on_error", models.CharField(default="reject", max_length=10)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("completed", "Completed"),
+                            ("skipped_rows", "Completed, bad rows skipped"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("rows_read", models.PositiveIntegerField(default=0)),
+                ("rows_added", models.PositiveIntegerField(default=0)),
+                ("rows_already_imported", models.PositiveIntegerField(default=0)),
+                ("rows_repeated", models.PositiveIntegerField(default=0)),
+                ("rows_skipped", models.PositiveIntegerField(default=0)),
+                ("rows_empty", models.PositiveIntegerField(default=0)),
+                ("submissions_added", models.PositiveIntegerField(default=0)),
+                ("respondents_added", models.PositiveIntegerField(default=0)),
+                (
+                    "errors",
+                    models.JSONField(
+                        blank=True, default=list, help_text="The first 1,000 bad rows."
+                    ),
+                ),
+                ("error_count", models.PositiveIntegerField(default=0)),
+                ("warnings", models.JSONField(blank=True, default=list)),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField()),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "programme",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="imports",
+                        to="listen.programme",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'import batches',
-                'ordering': ['-started_at'],
+                "verbose_name_plural": "import batches",
+                "ordering": ["-started_at"],
             },
         ),
         migrations.CreateModel(
-            name='Question',
+            name="Question",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(help_text='Stable name used in imports and exports.', max_length=80)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('prompt', models.TextField()),
-                ('hint', models.CharField(blank=True, max_length=300)),
-                ('kind', models.CharField(choices=[('free_text', 'Free text'), ('choice', 'Choice'), ('rating', 'Rating')], default='free_text', max_length=10)),
-                ('choices', models.JSONField(blank=True, default=list)),
-                ('rating_min', models.IntegerField(default=1)),
-                ('rating_max', models.IntegerField(default=5)),
-                ('required', models.BooleanField(default=False)),
-                ('max_length', models.PositiveIntegerField(default=5000)),
-                ('on_form', models.BooleanField(default=True, help_text='Asked on the public form.')),
-                ('stance', models.CharField(blank=True, choices=[('keep', 'Keep'), ('never_again', 'Never again')], help_text='What answers to this question say about a change, when the question implies it.', max_length=12)),
-                ('programme', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='questions', to='listen.programme')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "key",
+                    models.SlugField(
+                        help_text="Stable name used in imports and exports.", max_length=80
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("prompt", models.TextField()),
+                ("hint", models.CharField(blank=True, max_length=300)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("free_text", "Free text"),
+                            ("choice", "Choice"),
+                            ("rating", "Rating"),
+                        ],
+                        default="free_text",
+                        max_length=10,
+                    ),
+                ),
+                ("choices", models.JSONField(blank=True, default=list)),
+                ("rating_min", models.IntegerField(default=1)),
+                ("rating_max", models.IntegerField(default=5)),
+                ("required", models.BooleanField(default=False)),
+                ("max_length", models.PositiveIntegerField(default=5000)),
+                (
+                    "on_form",
+                    models.BooleanField(default=True, help_text="Asked on the public form."),
+                ),
+                (
+                    "stance",
+                    models.CharField(
+                        blank=True,
+                        choices=[("keep", "Keep"), ("never_again", "Never again")],
+                        help_text="What answers to this question say about a change, when the question implies it.",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "programme",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="questions",
+                        to="listen.programme",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['programme', 'position', 'id'],
+                "ordering": ["programme", "position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Respondent',
+            name="Respondent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(blank=True, help_text="The respondent's identifier in the source file.", max_length=200)),
-                ('role', models.CharField(blank=True, choices=[('staff', 'Staff'), ('patient', 'Patient'), ('carer', 'Carer'), ('public', 'Member of the public'), ('other', 'Other')], max_length=10)),
-                ('role_detail', models.CharField(blank=True, help_text='The role as they gave it.', max_length=200)),
-                ('organisation', models.CharField(blank=True, max_length=200)),
-                ('sector', models.CharField(blank=True, max_length=100)),
-                ('region', models.CharField(blank=True, max_length=100)),
-                ('equality', models.JSONField(blank=True, default=dict, help_text='Optional equality-monitoring answers.')),
-                ('attributes', models.JSONField(blank=True, default=dict, help_text='Other imported columns.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('programme', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='respondents', to='listen.programme')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="The respondent's identifier in the source file.",
+                        max_length=200,
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("staff", "Staff"),
+                            ("patient", "Patient"),
+                            ("carer", "Carer"),
+                            ("public", "Member of the public"),
+                            ("other", "Other"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "role_detail",
+                    models.CharField(
+                        blank=True, help_text="The role as they gave it.", max_length=200
+                    ),
+                ),
+                ("organisation", models.CharField(blank=True, max_length=200)),
+                ("sector", models.CharField(blank=True, max_length=100)),
+                ("region", models.CharField(blank=True, max_length=100)),
+                (
+                    "equality",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Optional equality-monitoring answers."
+                    ),
+                ),
+                (
+                    "attributes",
+                    models.JSONField(blank=True, default=dict, help_text="Other imported columns."),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "programme",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="respondents",
+                        to="listen.programme",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Workstream',
+            name="Workstream",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('lead', models.CharField(blank=True, max_length=200)),
-                ('programme', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='workstreams', to='listen.programme')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("lead", models.CharField(blank=True, max_length=200)),
+                (
+                    "programme",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="workstreams",
+                        to="listen.programme",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Submission',
+            name="Submission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.TextField()),
-                ('answers', models.JSONField(blank=True, default=dict, help_text='Closed answers given alongside.')),
-                ('source', models.CharField(choices=[('form', 'Web form'), ('import', 'Import'), ('document', 'Document'), ('transcript', 'Transcript or recording')], max_length=12)),
-                ('received_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('moderation_status', models.CharField(choices=[('pending', 'Waiting for review'), ('approved', 'Approved'), ('rejected', 'Rejected')], default='approved', max_length=10)),
-                ('consent_given', models.BooleanField(help_text='Unknown (empty) for most imports.', null=True)),
-                ('consent_wording', models.TextField(blank=True)),
-                ('reference', models.CharField(db_index=True, max_length=20)),
-                ('source_row', models.PositiveIntegerField(blank=True, null=True)),
-                ('dedupe_key', models.CharField(help_text='Identifies the same row when a file is imported again.', max_length=64)),
-                ('document', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='submissions', to='listen.document')),
-                ('import_batch', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='submissions', to='listen.importbatch')),
-                ('passage', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='submission', to='listen.passage')),
-                ('programme', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='submissions', to='listen.programme')),
-                ('question', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='submissions', to='listen.question')),
-                ('respondent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='submissions', to='listen.respondent')),
-                ('workstream', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='submissions', to='listen.workstream')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("text", models.TextField()),
+                (
+                    "answers",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Closed answers given alongside."
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("form", "Web form"),
+                            ("import", "Import"),
+                            ("document", "Document"),
+                            ("transcript", "Transcript or recording"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "received_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                (
+                    "moderation_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting for review"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="approved",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "consent_given",
+                    models.BooleanField(help_text="Unknown (empty) for most imports.", null=True),
+                ),
+                ("consent_wording", models.TextField(blank=True)),
+                ("reference", models.CharField(db_index=True, max_length=20)),
+                ("source_row", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "dedupe_key",
+                    models.CharField(
+                        help_text="Identifies the same row when a file is imported again.",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "document",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="submissions",
+                        to="listen.document",
+                    ),
+                ),
+                (
+                    "import_batch",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="submissions",
+                        to="listen.importbatch",
+                    ),
+                ),
+                (
+                    "passage",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="submission",
+                        to="listen.passage",
+                    ),
+                ),
+                (
+                    "programme",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="submissions",
+                        to="listen.programme",
+                    ),
+                ),
+                (
+                    "question",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="submissions",
+                        to="listen.question",
+                    ),
+                ),
+                (
+                    "respondent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="submissions",
+                        to="listen.respondent",
+                    ),
+                ),
+                (
+                    "workstream",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="submissions",
+                        to="listen.workstream",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at', '-id'],
-                'permissions': [('view_original_text', 'Can see submissions as written, before redaction'), ('export_submissions', 'Can export submissions')],
+                "ordering": ["-received_at", "-id"],
+                "permissions": [
+                    ("view_original_text", "Can see submissions as written, before redaction"),
+                    ("export_submissions", "Can export submissions"),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='passage',
-            constraint=models.UniqueConstraint(fields=('document', 'index'), name='unique_passage_index'),
+            model_name="passage",
+            constraint=models.UniqueConstraint(
+                fields=("document", "index"), name="unique_passage_index"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='document',
-            constraint=models.UniqueConstraint(fields=('programme', 'sha256'), name='unique_document_content'),
+            model_name="document",
+            constraint=models.UniqueConstraint(
+                fields=("programme", "sha256"), name="unique_document_content"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='question',
-            constraint=models.UniqueConstraint(fields=('programme', 'key'), name='unique_question_key'),
+            model_name="question",
+            constraint=models.UniqueConstraint(
+                fields=("programme", "key"), name="unique_question_key"
+            ),
         ),
         migrations.AddIndex(
-            model_name='respondent',
-            index=models.Index(fields=['programme', 'role'], name='listen_resp_program_7b92af_idx'),
+            model_name="respondent",
+            index=models.Index(fields=["programme", "role"], name="listen_resp_program_7b92af_idx"),
         ),
         migrations.AddIndex(
-            model_name='respondent',
-            index=models.Index(fields=['programme', 'sector'], name='listen_resp_program_b75f07_idx'),
+            model_name="respondent",
+            index=models.Index(
+                fields=["programme", "sector"], name="listen_resp_program_b75f07_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='respondent',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('programme', 'external_id'), name='unique_respondent_external_id'),
+            model_name="respondent",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=("programme", "external_id"),
+                name="unique_respondent_external_id",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='workstream',
-            constraint=models.UniqueConstraint(fields=('programme', 'name'), name='unique_workstream_name'),
+            model_name="workstream",
+            constraint=models.UniqueConstraint(
+                fields=("programme", "name"), name="unique_workstream_name"
+            ),
         ),
         migrations.AddIndex(
-            model_name='submission',
-            index=models.Index(fields=['programme', 'question'], name='listen_subm_program_82cd28_idx'),
+            model_name="submission",
+            index=models.Index(
+                fields=["programme", "question"], name="listen_subm_program_82cd28_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='submission',
-            index=models.Index(fields=['programme', 'source'], name='listen_subm_program_5cbd4e_idx'),
+            model_name="submission",
+            index=models.Index(
+                fields=["programme", "source"], name="listen_subm_program_5cbd4e_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='submission',
-            constraint=models.UniqueConstraint(fields=('programme', 'dedupe_key'), name='unique_submission_key'),
+            model_name="submission",
+            constraint=models.UniqueConstraint(
+                fields=("programme", "dedupe_key"), name="unique_submission_key"
+            ),
         ),
     ]
