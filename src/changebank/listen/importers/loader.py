@@ -378,14 +378,14 @@ class _Writer:
         rows, self.pending = self.pending, []
         if not rows:
             return
-        keyed: list[tuple[_Row, list[tuple[str, Question, str]]]] = []
+        keyed: list[tuple[_Row, list[tuple[str, Question, str, str]]]] = []
         for row in rows:
             items = []
             for header, prompt, text in row.texts:
                 q = _question_for(self.programme, header, prompt, self.questions)
-                items.append((_dedupe_key(row.identity, q, header), q, text))
+                items.append((_dedupe_key(row.identity, q, header), q, text, header))
             keyed.append((row, items))
-        keys = [k for _, items in keyed for k, _, _ in items]
+        keys = [k for _, items in keyed for k, _, _, _ in items]
         existing = {
             key: (text, batch_id, source_row)
             for key, text, batch_id, source_row in Submission.objects.filter(
@@ -415,8 +415,8 @@ class _Writer:
                     respondents[external_id] = respondent
             reference = new_reference()
             workstream = self._workstream(row.workstream)
-            for key, question, text in items:
-                if key in existing:
+            for key, question, text, _header in items:
+                if key in existing or key in fresh_keys:
                     continue
                 fresh_keys[key] = (text, row.number)
                 new_subs.append(
@@ -445,7 +445,7 @@ class _Writer:
     def _classify(self, row: _Row, items: list, existing: dict, fresh: dict) -> str:
         """'new', 'already' (imported before), 'repeat' (earlier in this file) or 'conflict'."""
         seen_before = seen_here = 0
-        for key, _question, text in items:
+        for key, _question, text, header in items:  # noqa: B007
             earlier = fresh.get(key)
             if earlier is None and key in existing:
                 old_text, batch_id, old_row = existing[key]
@@ -455,7 +455,7 @@ class _Writer:
                         self.result.error(
                             RowProblem(
                                 row.number,
-                                _question.prompt[:80],
+                                header,
                                 f"response {row.identity[3:]} was imported before with different text; "
                                 "the earlier text is kept (correct it in changebank, not in the file)",
                             )
@@ -470,7 +470,7 @@ class _Writer:
                     self.result.error(
                         RowProblem(
                             row.number,
-                            _question.prompt[:80],
+                            header,
                             f"ID {row.identity[3:]} also appears in row {old_row} with different text",
                         )
                     )
