@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from changebank.listen.importers import open_source, propose_mapping
+from changebank.listen.importers import ImportFileError, open_source, propose_mapping
 from changebank.listen.importers.loader import import_file
 from changebank.listen.models import ImportBatch, Question, Respondent, Submission
 from tests.conftest import FIXTURES, shared
@@ -111,6 +111,29 @@ def test_themefinder_folder_layout(programme):
     again = import_file(folder, programme)
     assert again.submissions_added == 0
     assert again.rows_already_imported == 200
+
+
+def test_themefinder_layout_as_a_zip(programme, tmp_path):
+    import zipfile
+
+    folder = shared("themefinder-synthetic", "gambling_XS", "inputs")
+    archive = tmp_path / "consultation.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for file in folder.rglob("*"):
+            zf.write(file, "export/" + str(file.relative_to(folder)))
+    result = import_file(archive, programme)
+    assert result.description.startswith("Consult / ThemeFinder layout")
+    assert result.submissions_added == 200
+
+
+def test_zip_with_unsafe_paths_is_refused(programme, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../../question_part_1/responses.jsonl", '{"response_id": 1, "response": "x"}')
+    with pytest.raises(ImportFileError, match="unsafe path"):
+        import_file(archive, programme)
 
 
 def test_themefinder_generation_csv(programme):

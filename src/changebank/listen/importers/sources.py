@@ -14,6 +14,8 @@ import datetime as dt
 import decimal
 import io
 import json
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -58,6 +60,7 @@ class Source:
     header_rows: int = 1
     columns: list[Column] = field(default_factory=list)
     _rows: Any = None
+    _tmp: Any = None  # a temporary folder that lives as long as the source
 
     def rows(self) -> Iterator[tuple[int, list[Any]]]:
         """Yield ``(row_number, values)``: the row number as a spreadsheet would show it."""
@@ -75,7 +78,7 @@ class Source:
         kind = names.get(self.tool, "")
         fmt = self.format.upper()
         details = [d for d in (self.encoding, _delimiter_name(self.delimiter)) if d]
-        text = f"{kind} ({fmt})" if kind else fmt
+        text = f"{kind} ({fmt})" if kind and self.format != self.tool else kind or fmt
         return text + (f", {', '.join(details)}" if details else "")
 
 
@@ -521,11 +524,37 @@ def _open_json(path: Path, name: str) -> Source:
 
 
 def _open_themefinder_zip(path: Path, name: str) -> Source:
+    """A zip of the Consult/ThemeFinder folder layout, unpacked safely into a temporary folder."""
     _check_zip(path, name, "zip archive")
-    raise ImportFileError(
-        name,
-        "zip archives are read only in the Consult/ThemeFinder layout: unzip it and import the folder",
-    )
+    tmp = tempfile.TemporaryDirectory(prefix="changebank-import-")
+    root = Path(tmp.name)
+    with zipfile.ZipFile(path) as zf:
+        wanted = [
+            info
+            for info in zf.infolist()
+            if not info.is_dir() and Path(info.filename).name in _THEMEFINDER_FILES
+        ]
+        for info in wanted:
+            parts = Path(info.filename).parts
+            if info.filename.startswith("/") or ".." in parts:
+                raise ImportFileError(name, f"holds an unsafe path: {info.filename}")
+            target = root.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+    layouts = {p.parent.parent for p in root.rglob("question_part_*/responses.jsonl")}
+    if len(layouts) != 1:
+        raise ImportFileError(
+            name,
+            "is a zip archive but not one Consult/ThemeFinder layout (question_part_N/responses.jsonl "
+            "with respondents.jsonl); for a table, import the CSV or XLSX file itself",
+        )
+    source = _open_themefinder_dir(layouts.pop(), name)
+    source._tmp = tmp  # removed with the source
+    return source
+
+
+_THEMEFINDER_FILES = {"responses.jsonl", "question.json", "respondents.jsonl"}
 
 
 def _open_themefinder_dir(path: Path, name: str) -> Source:
