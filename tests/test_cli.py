@@ -84,3 +84,16 @@ def test_demo_is_idempotent(tmp_path):
     assert "3,000 added" in first and "username analyst" in first
     second = run(tmp_path, "demo", "--no-serve").stdout
     assert "already loaded" in second
+
+
+def test_import_a_document(tmp_path):
+    run(tmp_path, "init")
+    run(tmp_path, "programme", "create", "--title", "Evidence", "--slug", "evidence")
+    notes = tmp_path / "notes.md"
+    notes.write_text(
+        "# Workshop notes\n\nStaff liked the virtual huddles.\n\nPatients want text reminders.\n"
+    )
+    out = run(tmp_path, "import", str(notes), "--programme", "evidence").stdout
+    assert "Added notes.md (markdown)" in out
+    again = run(tmp_path, "import", str(notes), "--programme", "evidence").stdout
+    assert "Already imported" in again

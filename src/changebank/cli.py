@@ -13,23 +13,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-DOCUMENT_SUFFIXES = {
-    ".pdf",
-    ".docx",
-    ".txt",
-    ".md",
-    ".markdown",
-    ".html",
-    ".htm",
-    ".vtt",
-    ".srt",
-    ".wav",
-    ".mp3",
-    ".m4a",
-    ".ogg",
-    ".flac",
-}
-
 
 def _setup_django(data_dir: str | None = None) -> None:
     if data_dir:
@@ -111,10 +94,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     from changebank.core.audit import acting_as
     from changebank.listen.importers import ImportFileError, open_source, propose_mapping
     from changebank.listen.importers.loader import ImportRejected, import_file
+    from changebank.listen.ingest import is_document
 
     programme = _programme(args.programme)
     path = Path(args.file)
-    if path.suffix.lower() in DOCUMENT_SUFFIXES:
+    if is_document(path.name):
         return _import_document(args, programme, path)
     try:
         if args.preview:

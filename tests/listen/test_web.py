@@ -200,3 +200,40 @@ def test_web_import_of_a_bad_file_shows_the_problem(client, analyst, programme):
     assert preview.status_code == 400
     assert "is not a complete XLSX workbook" in preview.content.decode()
     assert ImportBatch.objects.count() == 0
+
+
+def test_documents_upload_into_passages_and_submissions(client, analyst, programme, tmp_path):
+    from changebank.listen.models import Document
+
+    transcript = tmp_path / "focus-group.vtt"
+    transcript.write_text(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Ayesha>The video clinic meant I kept my job.\n\n"
+        "00:00:05.000 --> 00:00:09.000\n<v Tom>Text reminders stopped me missing appointments.\n",
+        encoding="utf-8",
+    )
+    client.force_login(analyst)
+    with transcript.open("rb") as fh:
+        response = client.post("/imports/new/", {"programme": "test", "file": fh})
+    document = Document.objects.get()
+    assert response.url == f"/documents/{document.pk}/"
+    page = client.get(response.url).content.decode()
+    assert "Ayesha" in page and "video clinic" in page
+    subs = Submission.objects.filter(document=document).order_by("passage__index")
+    assert [s.source for s in subs] == ["transcript", "transcript"]
+    assert subs[0].passage.speaker == "Ayesha"
+    assert subs[0].passage.start_seconds == 1.0
+    # The same file again adds nothing.
+    with transcript.open("rb") as fh:
+        client.post("/imports/new/", {"programme": "test", "file": fh})
+    assert Document.objects.count() == 1
+
+
+def test_a_broken_document_is_explained(client, analyst, programme, tmp_path):
+    broken = tmp_path / "evidence.pdf"
+    broken.write_bytes(b"%PDF-1.7\n1 0 obj <<")
+    client.force_login(analyst)
+    with broken.open("rb") as fh:
+        response = client.post("/imports/new/", {"programme": "test", "file": fh})
+    assert response.status_code == 400
+    assert "evidence.pdf" in response.content.decode()
+    assert Submission.objects.count() == 0

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import models
+from django.db.models.fields.files import FieldFile
 from django.db.models.signals import post_delete, post_save, pre_save
 
 _actor: contextvars.ContextVar[tuple[Any, str]] = contextvars.ContextVar(
@@ -58,6 +59,8 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
+    if isinstance(value, FieldFile):
+        return value.name or ""
     return value
 
 

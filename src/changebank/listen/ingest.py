@@ -14,6 +14,24 @@ from .documents import extract, get_backend
 from .models import Document, Passage, Programme, Submission, new_reference
 
 TRANSCRIPT_KINDS = {"vtt", "srt", "audio"}
+AUDIO_SUFFIXES = {".wav", ".mp3", ".m4a", ".ogg", ".oga", ".flac"}
+#: Files that are documents, transcripts or recordings rather than tables of responses.
+DOCUMENT_SUFFIXES = {
+    ".pdf",
+    ".docx",
+    ".doc",
+    ".txt",
+    ".md",
+    ".markdown",
+    ".html",
+    ".htm",
+    ".vtt",
+    ".srt",
+} | AUDIO_SUFFIXES
+
+
+def is_document(filename: str) -> bool:
+    return Path(filename).suffix.lower() in DOCUMENT_SUFFIXES
 
 
 def speech_backend(spec: str) -> Any:

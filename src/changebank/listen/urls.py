@@ -12,4 +12,5 @@ urlpatterns = [
     path("imports/new/", views.import_upload, name="import_upload"),
     path("imports/new/<str:token>/", views.import_preview, name="import_preview"),
     path("imports/<int:pk>/", views.import_detail, name="import_detail"),
+    path("documents/<int:pk>/", views.document_detail, name="document_detail"),
 ]

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from changebank.core.permissions import needs_permission
 
+from .documents import DocumentError
 from .forms import (
     EQUALITY_QUESTIONS,
     PREFER_NOT,
@@ -30,7 +32,8 @@ from .forms import (
 from .importers import ImportFileError, open_source, propose_mapping
 from .importers.loader import ImportRejected, import_file
 from .importers.mapping import ROLES, ColumnMapping
-from .models import ImportBatch, Programme, Respondent, Submission, new_reference
+from .ingest import add_document, is_document
+from .models import Document, ImportBatch, Programme, Respondent, Submission, new_reference
 from .search import filter_submissions, search_terms
 
 PAGE_SIZE = 50
@@ -282,13 +285,51 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         with (folder / safe_name).open("wb") as fh:
             for chunk in upload.chunks():
                 fh.write(chunk)
-        request.session[f"import-{token}"] = {
-            "programme": form.cleaned_data["programme"].slug,
-            "filename": safe_name,
-        }
+        programme = form.cleaned_data["programme"]
+        if is_document(safe_name):
+            return _add_uploaded_document(request, form, programme, folder / safe_name)
+        request.session[f"import-{token}"] = {"programme": programme.slug, "filename": safe_name}
         return redirect("listen:import_preview", token=token)
     return render(
         request, "listen/import_upload.html", {"form": form, "page_title": "Import a file"}
+    )
+
+
+def _add_uploaded_document(
+    request: HttpRequest, form: ImportUploadForm, programme: Programme, path: Path
+) -> HttpResponse:
+    """Documents, transcripts and recordings need no column mapping: extract and store them."""
+    try:
+        document, created = add_document(programme, path, user=request.user, filename=path.name)
+    except DocumentError as exc:
+        form.add_error("file", str(exc))
+        return render(
+            request,
+            "listen/import_upload.html",
+            {"form": form, "page_title": "Error: Import a file"},
+            status=400,
+        )
+    finally:
+        shutil.rmtree(path.parent, ignore_errors=True)
+    if not created:
+        messages.info(request, f"{path.name} is already in this programme; nothing was added.")
+    return redirect("listen:document_detail", pk=document.pk)
+
+
+@needs_permission("listen.view_document")
+def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    document = get_object_or_404(Document.objects.select_related("programme"), pk=pk)
+    passages = Paginator(document.passages.select_related("submission"), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "listen/document_detail.html",
+        {
+            "document": document,
+            "page": passages,
+            "page_title": document.title,
+        },
     )
 
 

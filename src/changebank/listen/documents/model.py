@@ -12,7 +12,11 @@ PASSAGE_SEPARATOR = "\n\n"
 
 
 class DocumentError(ValueError):
-    """A file could not be turned into text; ``str()`` names the file and says why."""
+    """A file could not be turned into text; ``str()`` names the file and says why.
+
+    ``path`` is the name shown to the user (the ``filename`` given to ``extract`` if any);
+    it is None for problems that concern no file, such as a missing speech model.
+    """
 
     def __init__(self, path: str | Path | None, message: str) -> None:
         self.path = path
@@ -56,10 +60,9 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 
 def normalise(text: str) -> str:
     """NFC-normalise, turn odd spaces into spaces, drop control characters, collapse runs."""
-    text = _LINE_BREAKS.sub("\n", unicodedata.normalize("NFC", text))
-    text = _CONTROL.sub("", _SPACES.sub(" ", text))
+    text = _CONTROL.sub("", _SPACES.sub(" ", _LINE_BREAKS.sub("\n", text)))
     text = _LINE_EDGES.sub("\n", _SPACE_RUNS.sub(" ", text))
-    return _BLANK_RUNS.sub("\n\n", text)
+    return unicodedata.normalize("NFC", _BLANK_RUNS.sub("\n\n", text))
 
 
 def clean_title(title: object) -> str | None:
@@ -129,8 +132,7 @@ class PassageBuilder:
         locator: str,
         *,
         speaker: str | None = None,
-        start_seconds: float | None = None,
-        end_seconds: float | None = None,
+        seconds: tuple[float, float] | tuple[None, None] = (None, None),
     ) -> None:
         """Normalise ``text``, split it if long and append the pieces as passages."""
         for chunk in split_passage(normalise(text)):
@@ -138,25 +140,16 @@ class PassageBuilder:
             self._append(f"{speaker}: " if speaker else "")
             start = self._length
             self._append(chunk)
+            index = len(self.passages)
             self.passages.append(
-                Passage(
-                    index=len(self.passages),
-                    text=chunk,
-                    start=start,
-                    end=self._length,
-                    locator=locator,
-                    speaker=speaker,
-                    start_seconds=start_seconds,
-                    end_seconds=end_seconds,
-                )
+                Passage(index, chunk, start, start + len(chunk), locator, speaker, *seconds)
             )
+
+    def add_timed(self, text: str, start: float, end: float, speaker: str | None = None) -> None:
+        """Add a stretch of a recording or transcript, located by its time range."""
+        self.add(text, time_range(start, end), speaker=speaker, seconds=(start, end))
 
     def build(self, kind: str, title: object = None, **metadata: object) -> ExtractedDocument:
         """Return the finished document."""
-        return ExtractedDocument(
-            kind=kind,
-            text="".join(self._parts),
-            passages=self.passages,
-            title=clean_title(title),
-            metadata=metadata,
-        )
+        text = "".join(self._parts)
+        return ExtractedDocument(kind, text, self.passages, clean_title(title), metadata)
