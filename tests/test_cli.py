@@ -97,3 +97,48 @@ def test_import_a_document(tmp_path):
     assert "Added notes.md (markdown)" in out
     again = run(tmp_path, "import", str(notes), "--programme", "evidence").stdout
     assert "Already imported" in again
+
+
+def test_demo_serves_the_home_page_a_programme_and_the_form(tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CHANGEBANK_DATA_DIR": str(tmp_path)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "changebank.cli", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                home = urllib.request.urlopen(base + "/", timeout=5).read().decode()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(server.stdout.read()) from None
+                time.sleep(0.5)
+        assert "Friends and Family Test comments" in home
+        programme = urllib.request.urlopen(base + "/programmes/beneficial-changes/").read().decode()
+        assert "Take part" in programme
+        form = (
+            urllib.request.urlopen(base + "/programmes/beneficial-changes/take-part/")
+            .read()
+            .decode()
+        )
+        assert "What change made during COVID-19 would you keep?" in form
+        css = urllib.request.urlopen(base + "/static/nhsuk-frontend.min.css")
+        assert css.status == 200 and "text/css" in css.headers["Content-Type"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
