@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def shared(*parts: str) -> Path:
+    """A file from the shared real data beside the checkout; missing data fails the test, because
+    a skipped import test proves nothing (set CHANGEBANK_SKIP_MISSING_DATA=1 to skip instead)."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared data not present: {path}")
+        message = f"shared data not present: {path} (the tests expect ../shared beside the checkout)"
+        if os.environ.get("CHANGEBANK_SKIP_MISSING_DATA") == "1":
+            pytest.skip(message)
+        pytest.fail(message)
     return path
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -262,9 +263,17 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- analysts: imports ----------------------------------------------------------------------------
 
 
+PENDING_MAX_AGE_SECONDS = 24 * 3600
+
+
 def _pending_dir() -> Path:
+    """Where uploads wait between the preview and the import; abandoned ones go after a day."""
     path = Path(settings.DATA_DIR) / "uploads" / "pending"
     path.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - PENDING_MAX_AGE_SECONDS
+    for folder in path.iterdir():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
     return path
 
 
