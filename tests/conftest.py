@@ -17,7 +17,9 @@ def shared(*parts: str) -> Path:
     a skipped import test proves nothing (set CHANGEBANK_SKIP_MISSING_DATA=1 to skip instead)."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        message = f"shared data not present: {path} (the tests expect ../shared beside the checkout)"
+        message = (
+            f"shared data not present: {path} (the tests expect ../shared beside the checkout)"
+        )
         if os.environ.get("CHANGEBANK_SKIP_MISSING_DATA") == "1":
             pytest.skip(message)
         pytest.fail(message)
