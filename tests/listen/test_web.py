@@ -237,3 +237,20 @@ def test_a_broken_document_is_explained(client, analyst, programme, tmp_path):
     assert response.status_code == 400
     assert "evidence.pdf" in response.content.decode()
     assert Submission.objects.count() == 0
+
+
+def test_pagination_keeps_the_filters(client, analyst, programme, tmp_path):
+    from changebank.listen.importers.loader import import_file
+
+    path = tmp_path / "many.csv"
+    path.write_text(
+        "id,comment\n"
+        + "".join(f"{i},Comment {i} about the discharge lounge\n" for i in range(120))
+    )
+    import_file(path, programme)
+    client.force_login(analyst)
+    first = client.get("/submissions/", {"q": "discharge"}).content.decode()
+    assert "120 submissions" in first and "Page 1 of 3" in first
+    assert "?q=discharge&amp;page=2" in first
+    second = client.get("/submissions/", {"q": "discharge", "page": 2}).content.decode()
+    assert "Page 2 of 3" in second and "page=1" in second and "page=3" in second

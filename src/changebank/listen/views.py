@@ -80,17 +80,20 @@ def _client_address(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
-def _rate_limited(request: HttpRequest, programme: Programme) -> bool:
-    """Count submissions from this address in the current hour; True when over the limit."""
+def _rate_key(request: HttpRequest, programme: Programme) -> str:
+    """One counter per programme, client address (hashed, not stored) and hour."""
     digest = hashlib.sha256(_client_address(request).encode()).hexdigest()[:16]
-    key = f"form-rate:{programme.pk}:{digest}:{timezone.now():%Y%m%d%H}"
-    count = cache.get_or_set(key, 0, timeout=3600)
+    return f"form-rate:{programme.pk}:{digest}:{timezone.now():%Y%m%d%H}"
+
+
+def _rate_limited(request: HttpRequest, programme: Programme) -> bool:
+    """True when this address has sent the most submissions allowed in the current hour."""
+    count = cache.get_or_set(_rate_key(request, programme), 0, timeout=3600)
     return count >= settings.CHANGEBANK_FORM_RATE_LIMIT
 
 
 def _count_submission(request: HttpRequest, programme: Programme) -> None:
-    digest = hashlib.sha256(_client_address(request).encode()).hexdigest()[:16]
-    key = f"form-rate:{programme.pk}:{digest}:{timezone.now():%Y%m%d%H}"
+    key = _rate_key(request, programme)
     try:
         cache.incr(key)
     except ValueError:
