@@ -170,3 +170,31 @@ def test_rejected_import_names_every_problem_row(programme, tmp_path):
         )
     rows = [(p.row, p.field) for p in info.value.result.errors]
     assert rows == [(3, "date"), (4, "date")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2021-03-04", (2021, 3, 4, 0, 0)),
+        ("2021-03-04 10:15:22", (2021, 3, 4, 10, 15)),
+        ("04/03/2021", (2021, 3, 4, 0, 0)),  # day first when it could be either
+        ("10/17/2021", (2021, 10, 17, 0, 0)),  # month first only when day first is impossible
+        ("03/04/2021 10:15:22 PM", (2021, 4, 3, 22, 15)),
+        ("2021/03/04 10:15:22 am GMT", (2021, 3, 4, 10, 15)),
+        ("04.03.2021", (2021, 3, 4, 0, 0)),
+    ],
+)
+def test_dates_as_exports_write_them(text, expected):
+    from changebank.listen.importers.loader import parse_datetime
+
+    value = parse_datetime(text)
+    assert (value.year, value.month, value.day, value.hour, value.minute) == expected
+    assert value.tzinfo is not None
+
+
+@pytest.mark.parametrize("text", ["31/31/2021", "not a date", "2021-02-30"])
+def test_impossible_dates_are_errors(text):
+    from changebank.listen.importers.loader import parse_datetime
+
+    with pytest.raises(ValueError, match="is not a date and time"):
+        parse_datetime(text)

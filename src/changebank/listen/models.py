@@ -17,9 +17,13 @@ REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
 def new_reference() -> str:
-    """A reference number such as ``CB-7K3M-Q9XD`` for a contributor to keep."""
-    chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
-    return f"CB-{chars[:4]}-{chars[4:]}"
+    """A reference number such as ``CB-7K3M-Q9XD`` for a contributor to keep (31^8 ≈ 8.5e11)."""
+    n = secrets.randbelow(len(REFERENCE_ALPHABET) ** 8)
+    chars = []
+    for _ in range(8):
+        n, i = divmod(n, len(REFERENCE_ALPHABET))
+        chars.append(REFERENCE_ALPHABET[i])
+    return f"CB-{''.join(chars[:4])}-{''.join(chars[4:])}"
 
 
 class ProgrammeQuerySet(models.QuerySet):

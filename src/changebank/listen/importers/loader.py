@@ -141,6 +141,51 @@ _DATE_FORMATS = (
 )
 
 
+_ZONE_SUFFIX = re.compile(r"\s+(GMT|UTC|BST)$")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+_SLASH_DATE = re.compile(
+    r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ ,]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$"
+)
+
+
+def _parse_common_date(text: str) -> dt.datetime | None:
+    """The two shapes most exports use, without strptime's cost: ISO, and d/m/Y (m/d/Y when the
+    date cannot be day-first). None for anything else, or for an impossible date."""
+    if _ISO_DATE.match(text):
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    match = _SLASH_DATE.match(text)
+    if match is None:
+        return None
+    first, second, year, hour, minute, second_s, ampm = match.groups()
+    hours = int(hour or 0)
+    if ampm:
+        hours = hours % 12 + (12 if ampm.lower() == "pm" else 0)
+    time = (hours, int(minute or 0), int(second_s or 0))
+    for day, month in ((int(first), int(second)), (int(second), int(first))):
+        try:
+            return dt.datetime(int(year), month, day, *time)
+        except ValueError:
+            continue
+    return None
+
+
+def _parse_other_date(text: str) -> dt.datetime:
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"'{text[:40]}' is not a date and time this importer understands"
+        ) from None
+
+
 def parse_datetime(value: Any) -> dt.datetime:
     """A timezone-aware datetime from a cell, or ValueError naming what was expected."""
     if isinstance(value, FormulaCell):
@@ -150,21 +195,8 @@ def parse_datetime(value: Any) -> dt.datetime:
     elif isinstance(value, dt.date):
         result = dt.datetime.combine(value, dt.time())
     else:
-        text = to_text(value)
-        text = re.sub(r"\s+(GMT|UTC|BST)$", "", text)
-        for fmt in _DATE_FORMATS:
-            try:
-                result = dt.datetime.strptime(text, fmt)
-                break
-            except ValueError:
-                continue
-        else:
-            try:
-                result = dt.datetime.fromisoformat(text)
-            except ValueError:
-                raise ValueError(
-                    f"'{text[:40]}' is not a date and time this importer understands"
-                ) from None
+        text = _ZONE_SUFFIX.sub("", to_text(value))
+        result = _parse_common_date(text) or _parse_other_date(text)
     if timezone.is_naive(result):
         result = timezone.make_aware(result)
     return result
@@ -209,6 +241,12 @@ class _Reader:
         self.workstream_col = next(iter(mapping.columns_with("workstream")), None)
         self.question_col = next(iter(mapping.columns_with("question")), None)
         self.respondent_col = next(iter(mapping.columns_with("respondent_id")), None)
+        self.kept_roles = [
+            (h, r)
+            for h, r in mapping.roles.items()
+            if h in self.idx
+            and r in ("organisation", "sector", "region", "role", "equality", "attribute", "answer")
+        ]
 
     def __iter__(self) -> Iterator[_Row | None]:
         rows = self.source.rows()
@@ -294,9 +332,7 @@ class _Reader:
             return _Row(number, "", [], "", {}, {}, None, "")
         respondent: dict[str, Any] = {"equality": {}, "attributes": {}}
         answers: dict[str, Any] = {}
-        for header, role in self.mapping.roles.items():
-            if header not in self.idx:
-                continue
+        for header, role in self.kept_roles:
             value = clean_text(get(header))
             if not value:
                 continue
@@ -390,12 +426,17 @@ class _Writer:
             key: (text, batch_id, source_row)
             for key, text, batch_id, source_row in Submission.objects.filter(
                 programme=self.programme, dedupe_key__in=keys
-            ).values_list("dedupe_key", "text", "import_batch_id", "source_row")
+            )
+            .order_by()
+            .values_list("dedupe_key", "text", "import_batch_id", "source_row")
         }
         ids = {r.respondent_key for r, _ in keyed if r.respondent_key}
         respondents = {
             r.external_id: r
+            # exclude("") lets SQLite use the partial unique index instead of scanning the programme.
             for r in Respondent.objects.filter(programme=self.programme, external_id__in=ids)
+            .exclude(external_id="")
+            .order_by()
         }
         new_respondents: list[Respondent] = []
         new_subs: list[Submission] = []
