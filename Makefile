@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export CHANGEBANK_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: demo test lint bench install system-deps clean format
+.PHONY: demo test lint bench install system-deps apt-install clean format
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,15 @@ $(BIN)/python:
 # Python and front-end packages; reinstalled when pyproject.toml or package-lock.json changes.
 $(STAMP): $(BIN)/python pyproject.toml package.json package-lock.json
 	$(BIN)/pip install --quiet -e ".[dev,audio]"
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory apt-install PACKAGES="nodejs npm"
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
+
+# Install Debian packages (as root, or with sudo).
+apt-install:
+	@echo "Installing Debian packages: $(PACKAGES)"
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(PACKAGES) >/dev/null
 
 install: $(STAMP)
 
@@ -26,11 +33,7 @@ system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
-	if [ -n "$$missing" ]; then \
-	  echo "Installing Debian packages:$$missing"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory apt-install PACKAGES="$$missing"; fi
 
 demo: install
 	$(BIN)/changebank demo

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 DEFAULT_CACHE = ROOT / "var" / "bench"
-COMMENTS = Path("/work/shared/data/pxtextmining/v6framework_train.csv")
+COMMENTS = ROOT.parent / "shared" / "data" / "pxtextmining" / "v6framework_train.csv"
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000, 100_000)
 #: Bump when the generated files change, so cached files are made again.
