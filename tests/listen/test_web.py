@@ -190,6 +190,8 @@ def test_import_through_the_web_with_preview(client, analyst, programme):
     assert batch.created_by == analyst
     assert Submission.objects.filter(programme=programme).count() == 18
     assert "Rows added" in client.get(done.url).content.decode()
+    overview = client.get("/programmes/test/").content.decode()
+    assert "Import: 18" in overview and "qualtrics.csv" in overview
 
 
 def test_web_import_of_a_bad_file_shows_the_problem(client, analyst, programme):

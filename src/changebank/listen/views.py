@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -60,17 +61,9 @@ def programme_detail(request: HttpRequest, slug: str) -> HttpResponse:
         context["submission_count"] = programme.submissions.count()
         context["respondent_count"] = programme.respondents.count()
         context["imports"] = programme.imports.all()[:10]
-        context["by_source"] = {
-            Submission.Source(s).label: n
-            for s, n in _counts(programme.submissions.values_list("source", flat=True))
-        }
+        by_source = programme.submissions.values("source").annotate(n=Count("id")).order_by("-n")
+        context["by_source"] = {Submission.Source(r["source"]).label: r["n"] for r in by_source}
     return render(request, "listen/programme_detail.html", context)
-
-
-def _counts(values: object) -> list[tuple[str, int]]:
-    from collections import Counter
-
-    return Counter(values).most_common()
 
 
 # --- the public form ------------------------------------------------------------------------------
