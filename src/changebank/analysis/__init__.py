@@ -1,0 +1,46 @@
+"""The text-analytics core: pure Python with NumPy and scikit-learn, no Django.
+
+Estimators follow scikit-learn's conventions (parameters in ``__init__``, ``fit`` / ``predict`` /
+``transform``, learned attributes ending in ``_``) and can be used from a notebook::
+
+    from changebank.analysis import Coder
+    coder = Coder().fit(texts, Y)        # Y: n × k array of 0/1
+    coder.predict(new_texts)
+
+Modules: ``embed`` (texts to vectors), ``coder`` (auto-coding), ``distinct`` (distinct changes),
+``segment`` (clauses), ``agreement`` (kappa, alpha, sample F1), ``groups`` (who said it).
+Theme discovery (``ThemeModel``) is not written yet.
+"""
+
+from .agreement import cohen_kappa, kappa_per_code, krippendorff_alpha, sample_f1
+from .coder import Coder, Suggestion
+from .distinct import DistinctChanges
+from .embed import (
+    CachedEmbedder,
+    SentenceTransformerEmbedder,
+    TfidfEmbedder,
+    WordLlamaEmbedder,
+    get_embedder,
+)
+from .groups import Prevalence, prevalence_by_group, prevalence_over_time
+from .segment import segment, segment_all
+
+__all__ = [
+    "CachedEmbedder",
+    "Coder",
+    "DistinctChanges",
+    "Prevalence",
+    "SentenceTransformerEmbedder",
+    "Suggestion",
+    "TfidfEmbedder",
+    "WordLlamaEmbedder",
+    "cohen_kappa",
+    "get_embedder",
+    "kappa_per_code",
+    "krippendorff_alpha",
+    "prevalence_by_group",
+    "prevalence_over_time",
+    "sample_f1",
+    "segment",
+    "segment_all",
+]
