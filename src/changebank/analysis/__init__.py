@@ -7,9 +7,11 @@ Estimators follow scikit-learn's conventions (parameters in ``__init__``, ``fit`
     coder = Coder().fit(texts, Y)        # Y: n × k array of 0/1
     coder.predict(new_texts)
 
-Modules: ``embed`` (texts to vectors), ``coder`` (auto-coding), ``distinct`` (distinct changes),
-``segment`` (clauses), ``agreement`` (kappa, alpha, sample F1), ``groups`` (who said it).
-Theme discovery (``ThemeModel``) is not written yet.
+Modules: ``embed`` and ``minilm`` (texts to vectors, offline), ``theme`` (``ThemeModel``: codes
+and themes discovered) with ``graph`` (Leiden on a neighbour graph) and ``keywords`` (class-based
+TF-IDF labels), ``coder`` (auto-coding to a codebook), ``distinct`` (distinct changes),
+``sentiment`` (five-point sentiment and keep / concern stance), ``segment`` (clauses),
+``agreement`` (kappa, alpha, sample F1), ``groups`` (who said it).
 """
 
 from .agreement import cohen_kappa, kappa_per_code, krippendorff_alpha, sample_f1
@@ -24,15 +26,20 @@ from .embed import (
 )
 from .groups import Prevalence, prevalence_by_group, prevalence_over_time
 from .segment import segment, segment_all
+from .sentiment import SentimentModel, Stance, StanceModel, stance
+from .theme import Code, Theme, ThemeModel
 
 __all__ = [
     "CachedEmbedder",
+    "Code",
     "Coder",
     "DistinctChanges",
     "Prevalence",
     "SentenceTransformerEmbedder",
     "Suggestion",
     "TfidfEmbedder",
+    "Theme",
+    "ThemeModel",
     "WordLlamaEmbedder",
     "cohen_kappa",
     "get_embedder",
@@ -43,4 +50,8 @@ __all__ = [
     "sample_f1",
     "segment",
     "segment_all",
+    "SentimentModel",
+    "Stance",
+    "StanceModel",
+    "stance",
 ]
