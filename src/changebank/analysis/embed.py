@@ -184,12 +184,16 @@ EMBEDDERS = {
 
 
 def get_embedder(name: str = "wordllama", **params: Any) -> BaseEstimator:
-    """An embedder by name: ``wordllama`` (default), ``tfidf`` or ``sentence-transformers``."""
+    """An embedder by name: ``wordllama`` (default), ``minilm``, ``tfidf`` or ``sentence-transformers``."""
+    if name == "minilm":
+        from .minilm import MiniLMEmbedder
+
+        return MiniLMEmbedder(**params)
     try:
         return EMBEDDERS[name](**params)
     except KeyError:
         raise ValueError(
-            f"unknown embedder '{name}'; choose one of: {', '.join(EMBEDDERS)}"
+            f"unknown embedder '{name}'; choose one of: minilm, {', '.join(EMBEDDERS)}"
         ) from None
 
 
@@ -207,6 +211,10 @@ class CachedEmbedder(BaseEstimator, TransformerMixin):
     def __init__(self, embedder: Any = None, path: str | Path | None = None) -> None:
         self.embedder = embedder
         self.path = path
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self._inner(), "name", type(self._inner()).__name__))
 
     def _inner(self) -> Any:
         if self.embedder is None:
