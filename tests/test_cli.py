@@ -82,8 +82,25 @@ def test_bad_file_exits_non_zero_with_a_clear_message(tmp_path):
 def test_demo_is_idempotent(tmp_path):
     first = run(tmp_path, "demo", "--no-serve").stdout
     assert "3,000 added" in first and "username analyst" in first
+    assert "Analysed 3,000 demo comments" in first
+    # the demo programme opens with themes, codes and distinct changes already found
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "changebank.sqlite3")
+    counts = [
+        db.execute(
+            f"SELECT count(*) FROM {table} t JOIN listen_programme p ON p.id = t.programme_id "
+            "WHERE p.slug = 'fft-demo'"
+        ).fetchone()[0]
+        for table in ("understand_theme", "understand_code", "understand_distinctchange")
+    ]
+    assert all(n > 0 for n in counts), counts
+    coded = db.execute(
+        "SELECT count(DISTINCT submission_id) FROM understand_codeassignment"
+    ).fetchone()[0]
+    assert coded == 3000
     second = run(tmp_path, "demo", "--no-serve").stdout
-    assert "already loaded" in second
+    assert "already loaded" in second and "already analysed" in second
 
 
 def test_import_a_document(tmp_path):
@@ -119,7 +136,7 @@ def test_demo_serves_the_home_page_a_programme_and_the_form(tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 900  # the demo analyses 3,000 comments before serving
         while True:
             try:
                 home = urllib.request.urlopen(base + "/", timeout=5).read().decode()
@@ -142,3 +159,19 @@ def test_demo_serves_the_home_page_a_programme_and_the_form(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_analyse_a_programme_and_run_the_worker(tmp_path):
+    from changebank.demo import FFT_SAMPLE
+
+    sample = tmp_path / "sample.csv"
+    lines = FFT_SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+    sample.write_text("".join(lines[:201]), encoding="utf-8")
+    run(tmp_path, "init")
+    run(tmp_path, "programme", "create", "--title", "FFT", "--slug", "fft")
+    run(tmp_path, "import", str(sample), "--programme", "fft")
+    out = run(tmp_path, "analyse", "--programme", "fft", "--codes", "6").stdout
+    assert "Analysed 200 submissions of 'fft': 6 codes in" in out
+    missing = run(tmp_path, "analyse", "--programme", "nope", check=False)
+    assert missing.returncode == 2 and "no programme 'nope'" in missing.stderr
+    assert "Ran 0 task(s)" in run(tmp_path, "worker", "--once").stdout

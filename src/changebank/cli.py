@@ -6,6 +6,7 @@ Run ``changebank --help`` for the commands and ``changebank COMMAND --help`` for
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import sys
@@ -206,6 +207,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_serve(args)
 
 
+def cmd_analyse(args: argparse.Namespace) -> int:
+    """Analyse a programme's submissions: codes, themes, distinct changes, sentiment and stance.
+
+    Runs in this process and prints progress; decisions analysts have made are kept.
+    """
+    from changebank.core.audit import acting_as
+    from changebank.understand.analyse import analyse_now
+
+    programme = _programme(args.programme)
+    options = {"n_codes": args.codes} if args.codes else {}
+    print(f"Analysing '{programme.slug}'...", flush=True)
+    with acting_as(label="changebank analyse"):
+        row = analyse_now(programme, **options)
+    if row.status != row.Status.DONE:
+        return _fail(f"analysis failed: {row.error}", 1)
+    summary = row.result
+    print(
+        f"Analysed {summary['submissions']:,} submissions of '{programme.slug}': "
+        f"{summary['codes']:,} codes in {summary['themes']:,} themes, "
+        f"{summary['distinct_changes']:,} distinct changes, "
+        f"{summary['flagged_for_review']:,} codings to review ({summary['seconds']} s)."
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run background tasks (analyses) as they are queued; for production set-ups.
+
+    With the embedded default (CHANGEBANK_TASKS_IN_PROCESS=1) the web process runs tasks itself
+    and no worker is needed.
+    """
+    from changebank.core.tasks import run_pending, work_forever
+
+    if args.once:
+        print(f"Ran {run_pending()} task(s).")
+        return 0
+    print("changebank worker is waiting for tasks (Ctrl+C to stop)", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        work_forever()
+    return 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     """Run a Django management command (for example: changebank manage check --deploy)."""
     from django.core.management import execute_from_command_line
@@ -292,6 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, default=8)
         if name == "demo":
             p.add_argument("--no-serve", action="store_true", help="load the demo, do not serve")
+
+    p = add("analyse", cmd_analyse, "find codes, themes and distinct changes in a programme")
+    p.add_argument("--programme", required=True, help="the programme's slug")
+    p.add_argument(
+        "--codes", type=int, help="how many codes to find (default: chosen by the analysis)"
+    )
+
+    p = add("worker", cmd_worker, "run queued background tasks (production)")
+    p.add_argument("--once", action="store_true", help="run what is queued now, then stop")
 
     p = add("manage", cmd_manage, "run a Django management command")
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -7,6 +7,8 @@ Everything that differs between a laptop and production comes from the environme
 - ``CHANGEBANK_DEBUG``: ``1`` for development.
 - ``CHANGEBANK_ALLOWED_HOSTS``: comma-separated host names.
 - ``DATABASE_URL``: ``postgres://user:pass@host:port/name`` for PostgreSQL; SQLite otherwise.
+- ``CHANGEBANK_TASKS_IN_PROCESS``: ``1`` (default) runs background tasks in a thread of the web
+  process; ``0`` leaves them to ``changebank worker`` processes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from urllib.parse import unquote, urlparse
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("CHANGEBANK_DATA_DIR", "var")).resolve()
+CHANGEBANK_DATA_DIR = DATA_DIR
+CHANGEBANK_TASKS_IN_PROCESS = os.environ.get("CHANGEBANK_TASKS_IN_PROCESS", "1") != "0"
 
 DEBUG = os.environ.get("CHANGEBANK_DEBUG", "") == "1"
 SECRET_KEY = os.environ.get("CHANGEBANK_SECRET_KEY", "")
@@ -44,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "changebank.core",
     "changebank.listen",
+    "changebank.understand",
 ]
 
 MIDDLEWARE = [

@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("changebank.core.urls")),
     path("", include("changebank.listen.urls")),
+    path("", include("changebank.understand.urls")),
 ]
 
 handler403 = "changebank.core.views.forbidden"

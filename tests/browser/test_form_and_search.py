@@ -325,3 +325,57 @@ def test_analyst_pages_have_no_axe_violations(axe_page, site):
     assert reference in page.get_by_role("heading", level=1).inner_text()
     found += axe_violations(page, "a submission's page")
     assert_no_violations(found)
+
+
+def test_understand_pages_work_without_javascript_and_have_no_axe_violations(
+    axe_page, no_js_page, site
+):
+    """The analyst's workspace: themes, a code, renaming it with the keyboard and no JavaScript,
+    the review queue and the long list of distinct changes."""
+    import csv
+
+    from changebank.demo import FFT_SAMPLE
+    from changebank.listen.models import Submission
+    from changebank.understand.analyse import analyse_now
+
+    programme = site["programme"]
+    with FFT_SAMPLE.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))[:300]
+    Submission.objects.bulk_create(
+        Submission(
+            programme=programme,
+            text=r["FFT answer"],
+            source=Submission.Source.IMPORT,
+            reference=f"CB-B{i:04d}",
+            dedupe_key=f"b{i}",
+        )
+        for i, r in enumerate(rows)
+    )
+    assert analyse_now(programme, embedder="wordllama").status == "done"
+    base = f"{site['base']}/programmes/{programme.slug}/analysis/"
+    code = programme.codes.order_by("-size")[0]
+
+    found = []
+    page = axe_page
+    sign_in(page, site)
+    for path, what in [
+        ("", "themes and codes"),
+        (f"codes/{code.pk}/", "a code"),
+        ("review/", "the review queue"),
+        ("changes/", "distinct changes"),
+        (f"runs/{programme.analysis_runs.first().pk}/", "an analysis run"),
+    ]:
+        page.goto(base + path)
+        assert page.get_by_role("heading", level=1).count() == 1
+        found += axe_violations(page, what)
+    assert_no_violations(found)
+
+    page = no_js_page
+    sign_in(page, site)
+    page.goto(f"{base}codes/{code.pk}/")
+    page.get_by_label("Name", exact=True).fill("Friendly, caring staff")
+    page.get_by_label("Name", exact=True).press("Enter")
+    page.wait_for_url(re.compile(rf"/codes/{code.pk}/$"))
+    assert page.get_by_role("heading", level=1).inner_text().strip() == "Friendly, caring staff"
+    code.refresh_from_db()
+    assert code.origin == "human"

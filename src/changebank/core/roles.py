@@ -28,9 +28,16 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "listen.view_document",
         "listen.add_document",
         "listen.export_submissions",
+        "understand.view_code",
+        "understand.change_code",
+        "understand.add_analysisrun",
+        "understand.view_analysisrun",
+        "understand.change_codeassignment",
+        "understand.view_theme",
+        "understand.change_theme",
     ],
-    PANEL_MEMBER: ["listen.view_programme"],
-    EVALUATION_LEAD: ["listen.view_programme", "listen.view_submission"],
+    PANEL_MEMBER: ["listen.view_programme", "understand.view_code"],
+    EVALUATION_LEAD: ["listen.view_programme", "listen.view_submission", "understand.view_code"],
 }
 ROLES = list(ROLE_PERMISSIONS)
 

@@ -134,6 +134,8 @@ def load_demo() -> list[str]:
             for name in BCN_WORKSTREAMS:
                 Workstream.objects.get_or_create(programme=bcn, name=name)
 
+    lines.append(analyse_demo(fft))
+
     for username, role, password in DEMO_USERS:
         user, created = User.objects.get_or_create(username=username)
         if created:
@@ -141,6 +143,25 @@ def load_demo() -> list[str]:
             user.is_staff = user.is_superuser = role == "admin"
             user.save()
         user.groups.add(Group.objects.get(name=role))
+    lines.append(f"Open http://127.0.0.1:8000/programmes/{fft.slug}/analysis/ to see the themes.")
     lines.append("Demo logins (for this laptop only):")
     lines += [f"  {role:<16} username {u:<10} password {p}" for u, role, p in DEMO_USERS]
     return lines
+
+
+def analyse_demo(programme: object) -> str:
+    """Run the analysis on the demo programme once (later runs of the demo keep what is there)."""
+    from changebank.core.audit import acting_as
+    from changebank.understand.analyse import analyse_now
+
+    if programme.codes.exists():  # type: ignore[attr-defined]
+        return f"Demo programme '{programme.slug}' already analysed."  # type: ignore[attr-defined]
+    with acting_as(label="demo"):
+        row = analyse_now(programme)
+    if row.status != row.Status.DONE:
+        raise RuntimeError(f"the demo analysis failed: {row.error}")
+    r = row.result
+    return (
+        f"Analysed {r['submissions']:,} demo comments: {r['codes']:,} codes in {r['themes']:,} "
+        f"themes, {r['distinct_changes']:,} distinct changes ({r['seconds']} s)."
+    )

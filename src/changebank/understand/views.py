@@ -1,0 +1,319 @@
+"""Pages of the Understand stage: run the analysis, see themes and codes, review, edit, distinct changes."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from changebank.core.audit import record
+from changebank.core.permissions import needs_permission
+from changebank.listen.models import Programme, Submission
+
+from .analyse import latest_run, start_analysis, update_code_sizes
+from .models import (
+    AnalysisRun,
+    Code,
+    CodeAssignment,
+    DistinctChange,
+    Origin,
+    SubmissionReading,
+    Theme,
+)
+
+PAGE_SIZE = 50
+
+
+def _programme(slug: str) -> Programme:
+    return get_object_or_404(Programme, slug=slug)
+
+
+def _overview_context(programme: Programme) -> dict:
+    themes = list(
+        programme.themes.prefetch_related("codes")
+        .annotate(n_codes=Count("codes"))
+        .filter(n_codes__gt=0)
+    )
+    total = programme.submissions.count()
+    unthemed = list(programme.codes.filter(theme=None))
+    for theme in themes:
+        theme.code_list = sorted(theme.codes.all(), key=lambda c: -c.size)
+        theme.size = (
+            CodeAssignment.objects.filter(code__theme=theme).values("submission").distinct().count()
+        )
+    themes.sort(key=lambda t: -t.size)
+    readings = SubmissionReading.objects.filter(submission__programme=programme)
+    sentiment = dict(
+        readings.exclude(sentiment=None).values_list("sentiment").annotate(n=Count("id"))
+    )
+    stance = dict(readings.exclude(stance="").values_list("stance").annotate(n=Count("id")))
+    return {
+        "themes": themes,
+        "unthemed": unthemed,
+        "total": total,
+        "sentiment": [
+            (SubmissionReading.SENTIMENT_LABELS[k], sentiment.get(k, 0)) for k in range(1, 6)
+        ],
+        "stance": [
+            (label, stance.get(value, 0))
+            for value, label in SubmissionReading._meta.get_field("stance").choices
+        ],
+        "review_count": CodeAssignment.objects.filter(
+            code__programme=programme, needs_review=True, origin=Origin.AI
+        ).count(),
+        "distinct_count": programme.distinct_changes.count(),
+        "code_count": programme.codes.count(),
+    }
+
+
+@needs_permission("understand.view_code")
+def overview(request: HttpRequest, slug: str) -> HttpResponse:
+    programme = _programme(slug)
+    run = latest_run(programme)
+    context = {
+        "programme": programme,
+        "run": run,
+        "page_title": f"Themes and codes: {programme.title}",
+        **_overview_context(programme),
+    }
+    return render(request, "understand/overview.html", context)
+
+
+@needs_permission("understand.add_analysisrun")
+@require_POST
+def start(request: HttpRequest, slug: str) -> HttpResponse:
+    programme = _programme(slug)
+    run = latest_run(programme)
+    if run and run.task and not run.task.is_finished:
+        messages.info(request, "An analysis of this programme is already running.")
+        return redirect("understand:run_detail", slug, run.pk)
+    if not programme.submissions.exists():
+        messages.error(request, "There are no submissions to analyse yet. Import some first.")
+        return redirect("understand:overview", slug)
+    run = start_analysis(programme, request.user)
+    return redirect("understand:run_detail", slug, run.pk)
+
+
+@needs_permission("understand.view_code")
+def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    programme = _programme(slug)
+    run = get_object_or_404(AnalysisRun.objects.select_related("task"), pk=pk, programme=programme)
+    auto = request.GET.get("auto") != "0"
+    return render(
+        request,
+        "understand/run_detail.html",
+        {
+            "programme": programme,
+            "run": run,
+            "task": run.task,
+            "refresh": auto and run.task is not None and not run.task.is_finished,
+            "auto": auto,
+            "page_title": f"Analysis {run.pk}: {programme.title}",
+        },
+    )
+
+
+@needs_permission("understand.view_code")
+@require_http_methods(["GET", "POST"])
+def code_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    programme = _programme(slug)
+    code = get_object_or_404(Code.objects.select_related("theme"), pk=pk, programme=programme)
+    if request.method == "POST":
+        if not request.user.has_perm("understand.change_code"):
+            messages.error(request, "You do not have permission to change codes.")
+            return redirect("understand:code_detail", slug, pk)
+        return _edit_code(request, programme, code)
+    assignments = code.assignments.select_related(
+        "submission", "submission__question", "submission__respondent"
+    ).order_by("-primary", "needs_review", "-confidence", "submission_id")
+    page = Paginator(assignments, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "understand/code_detail.html",
+        {
+            "programme": programme,
+            "code": code,
+            "page": page,
+            "other_codes": programme.codes.exclude(pk=code.pk).order_by("label"),
+            "themes": programme.themes.order_by("label"),
+            "page_title": f"Code: {code.label}",
+        },
+    )
+
+
+def _edit_code(request: HttpRequest, programme: Programme, code: Code) -> HttpResponse:
+    action = request.POST.get("action")
+    slug = programme.slug
+    with transaction.atomic():
+        if action == "rename":
+            label = (request.POST.get("label") or "").strip()
+            if not label:
+                messages.error(request, "Enter a name for the code.")
+                return redirect("understand:code_detail", slug, code.pk)
+            code.label = label[:200]
+            code.description = (request.POST.get("description") or "").strip()
+            code.origin = Origin.HUMAN
+            code.status = Code.Status.ACCEPTED
+            code.save()
+            messages.success(request, f"Code renamed to ‘{code.label}’.")
+        elif action == "accept":
+            code.status = Code.Status.ACCEPTED
+            code.save()
+            messages.success(
+                request, f"‘{code.label}’ accepted. Re-running the analysis will keep it."
+            )
+        elif action == "merge":
+            target = Code.objects.filter(programme=programme, pk=request.POST.get("target")).first()
+            if target is None or target.pk == code.pk:
+                messages.error(request, "Choose the code to merge this one into.")
+                return redirect("understand:code_detail", slug, code.pk)
+            merge_codes(code, target)
+            messages.success(request, f"‘{code.label}’ merged into ‘{target.label}’.")
+            return redirect("understand:code_detail", slug, target.pk)
+        elif action == "theme":
+            theme = Theme.objects.filter(programme=programme, pk=request.POST.get("theme")).first()
+            new_label = (request.POST.get("new_theme") or "").strip()
+            if new_label:
+                theme = Theme.objects.create(
+                    programme=programme, label=new_label[:200], origin=Origin.HUMAN
+                )
+            if theme is None:
+                messages.error(request, "Choose a theme or name a new one.")
+                return redirect("understand:code_detail", slug, code.pk)
+            code.theme = theme
+            code.origin = Origin.HUMAN
+            code.status = Code.Status.ACCEPTED
+            code.save()
+            messages.success(request, f"‘{code.label}’ is now in the theme ‘{theme.label}’.")
+        else:
+            messages.error(request, "That action is not known.")
+    return redirect("understand:code_detail", slug, code.pk)
+
+
+def merge_codes(source: Code, target: Code) -> None:
+    """Move every submission of ``source`` to ``target`` and delete ``source`` (an analyst's decision)."""
+    already = set(target.assignments.values_list("submission_id", flat=True))
+    moving = source.assignments.exclude(submission_id__in=already)
+    moved = moving.update(code=target)
+    target.origin = Origin.HUMAN
+    target.status = Code.Status.ACCEPTED
+    target.quotes = (target.quotes or []) + [
+        q for q in source.quotes or [] if q not in (target.quotes or [])
+    ]
+    target.keywords = list(dict.fromkeys((target.keywords or []) + (source.keywords or [])))[:12]
+    target.save()
+    record(
+        "merge",
+        target,
+        before={"merged_code": source.pk, "label": source.label},
+        after={"into": target.pk, "label": target.label, "submissions_moved": moved},
+    )
+    DistinctChange.objects.filter(code=source).update(code=target)
+    source.delete()
+    update_code_sizes(target.programme)
+
+
+@needs_permission("understand.view_code")
+@require_http_methods(["GET", "POST"])
+def review(request: HttpRequest, slug: str) -> HttpResponse:
+    """AI codes the model was unsure of: confirm or change them."""
+    programme = _programme(slug)
+    if request.method == "POST":
+        if not request.user.has_perm("understand.change_codeassignment"):
+            messages.error(request, "You do not have permission to code submissions.")
+            return redirect("understand:review", slug)
+        assignment = get_object_or_404(
+            CodeAssignment, pk=request.POST.get("assignment"), code__programme=programme
+        )
+        decide(assignment, request.POST.get("code"), request.user)
+        messages.success(request, f"Coding of submission {assignment.submission.reference} saved.")
+        return redirect(f"{request.path}?page={request.POST.get('page', 1)}")
+    queue = (
+        CodeAssignment.objects.filter(
+            code__programme=programme, needs_review=True, origin=Origin.AI
+        )
+        .select_related("submission", "code", "submission__question")
+        .order_by("confidence", "id")
+    )
+    page = Paginator(queue, 20).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "understand/review.html",
+        {
+            "programme": programme,
+            "page": page,
+            "codes": programme.codes.order_by("label"),
+            "page_title": f"Review codes: {programme.title}",
+        },
+    )
+
+
+def decide(assignment: CodeAssignment, code_id: str | None, user: object) -> CodeAssignment:
+    """An analyst confirms the suggested code or chooses another; the decision is kept on re-runs."""
+    with transaction.atomic():
+        code = assignment.code
+        if code_id and str(code_id) != str(code.pk):
+            code = get_object_or_404(Code, pk=code_id, programme=assignment.code.programme)
+            CodeAssignment.objects.filter(submission=assignment.submission, code=code).delete()
+        before = {"code": assignment.code_id, "origin": assignment.origin}
+        assignment.code = code
+        assignment.origin = Origin.HUMAN
+        assignment.needs_review = False
+        assignment.decided_by = user if getattr(user, "pk", None) else None
+        assignment.decided_at = timezone.now()
+        assignment.save()
+        # the submission's other AI codes become human decisions too: the analyst has seen it
+        CodeAssignment.objects.filter(submission=assignment.submission, origin=Origin.AI).update(
+            origin=Origin.HUMAN, needs_review=False
+        )
+        record("code", assignment, before=before, after={"code": code.pk, "origin": "human"})
+        update_code_sizes(code.programme)
+    return assignment
+
+
+@needs_permission("understand.view_code")
+def distinct_changes(request: HttpRequest, slug: str) -> HttpResponse:
+    programme = _programme(slug)
+    qs = programme.distinct_changes.select_related("code")
+    q = (request.GET.get("q") or "").strip()
+    if q:
+        for word in q.split()[:8]:
+            qs = qs.filter(text__icontains=word)
+    repeated = request.GET.get("repeated") == "1"
+    if repeated:
+        qs = qs.filter(count__gt=1)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "understand/distinct_changes.html",
+        {
+            "programme": programme,
+            "page": page,
+            "q": q,
+            "repeated": repeated,
+            "page_title": f"Distinct changes: {programme.title}",
+            "totals": programme.distinct_changes.aggregate(
+                n=Count("id"), repeated=Count("id", filter=Q(count__gt=1))
+            ),
+        },
+    )
+
+
+@needs_permission("understand.view_code")
+def distinct_change_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    programme = _programme(slug)
+    change = get_object_or_404(DistinctChange, pk=pk, programme=programme)
+    members = Submission.objects.filter(distinct_changes=change).select_related(
+        "question", "respondent"
+    )
+    page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "understand/distinct_change_detail.html",
+        {"programme": programme, "change": change, "page": page, "page_title": "Distinct change"},
+    )

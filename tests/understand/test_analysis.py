@@ -1,0 +1,229 @@
+"""The analysis in the platform: a background task that stores codes, themes, distinct changes,
+sentiment and stance with provenance, and keeps every human decision when it runs again."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.urls import reverse
+
+from changebank.core.models import AuditEvent, Task
+from changebank.core.tasks import enqueue, run_pending, wait_for_in_process_worker
+from changebank.demo import FFT_SAMPLE
+from changebank.listen.models import Submission
+from changebank.understand.analyse import analyse_now
+from changebank.understand.models import (
+    Code,
+    CodeAssignment,
+    DistinctChange,
+    Origin,
+    SubmissionReading,
+    Theme,
+)
+from changebank.understand.views import decide, merge_codes
+
+FAST = {"embedder": "wordllama"}
+
+
+def _load(programme, n: int = 400) -> list[Submission]:
+    with FFT_SAMPLE.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))[:n]
+    subs = [
+        Submission(
+            programme=programme,
+            text=r["FFT answer"],
+            source=Submission.Source.IMPORT,
+            reference=f"CB-T{i:04d}",
+            dedupe_key=f"k{i}",
+        )
+        for i, r in enumerate(rows)
+    ]
+    return Submission.objects.bulk_create(subs)
+
+
+@pytest.fixture
+def analysed(programme):
+    subs = _load(programme)
+    row = analyse_now(programme, **FAST)
+    assert row.status == Task.Status.DONE, row.error
+    return programme, subs, row
+
+
+def test_analysis_stores_codes_themes_changes_and_readings(analysed):
+    programme, subs, row = analysed
+    codes = list(programme.codes.all())
+    assert len(codes) >= 3
+    assert all(c.origin == Origin.AI and c.status == Code.Status.SUGGESTED for c in codes)
+    assert all(c.model.startswith("changebank") and "wordllama" in c.model for c in codes)
+    assert all(c.label and c.theme_id for c in codes)
+    assert Theme.objects.filter(programme=programme).count() >= 1
+    primary = CodeAssignment.objects.filter(submission__programme=programme, primary=True)
+    assert primary.count() == len(subs)  # every submission has a code: no outlier bin
+    assert all(0 <= a.confidence <= 1 for a in primary)
+    assert primary.filter(needs_review=True).count() == row.result["flagged_for_review"]
+    assert sum(c.size for c in codes) >= len(subs)
+    changes = DistinctChange.objects.filter(programme=programme)
+    assert changes.exists()
+    linked = DistinctChange.members.through.objects.filter(distinctchange__programme=programme)
+    assert linked.count() == sum(changes.values_list("count", flat=True))
+    readings = SubmissionReading.objects.filter(submission__programme=programme)
+    assert readings.count() == len(subs)
+    assert readings.exclude(stance="").count() == len(subs)
+    assert AuditEvent.objects.filter(action="analyse").count() == 1
+    assert row.progress == 100 and row.stage == "Finished"
+
+
+def test_rerun_keeps_every_human_decision(analysed, analyst):
+    programme, subs, first = analysed
+    codes = list(programme.codes.order_by("-size"))
+    named = codes[0]
+    named.label, named.origin = "Kind and caring staff", Origin.HUMAN
+    named.save()
+    accepted = codes[1]
+    accepted.status = Code.Status.ACCEPTED
+    accepted.save()
+    merge_codes(codes[3], codes[2])
+    merged = Code.objects.get(pk=codes[2].pk)
+    assert merged.origin == Origin.HUMAN
+    review = CodeAssignment.objects.filter(
+        submission__programme=programme, origin=Origin.AI, primary=True
+    ).exclude(code=accepted)[0]
+    decide(review, str(accepted.pk), analyst)
+    reading = SubmissionReading.objects.filter(submission__programme=programme)[0]
+    reading.sentiment, reading.origin = 5, Origin.HUMAN
+    reading.save()
+    human_assignments = set(
+        CodeAssignment.objects.filter(origin=Origin.HUMAN).values_list("submission_id", "code_id")
+    )
+
+    second = analyse_now(programme, **FAST)
+    assert second.status == Task.Status.DONE, second.error
+    kept = {c.pk: c for c in programme.codes.all()}
+    assert kept[named.pk].label == "Kind and caring staff"
+    assert accepted.pk in kept and merged.pk in kept
+    assert codes[3].pk not in kept
+    assert human_assignments <= set(
+        CodeAssignment.objects.filter(origin=Origin.HUMAN).values_list("submission_id", "code_id")
+    )
+    # the analyst's submission was not recoded by the AI
+    assert not CodeAssignment.objects.filter(
+        submission=review.submission, origin=Origin.AI
+    ).exists()
+    assert SubmissionReading.objects.get(pk=reading.pk).sentiment == 5
+    # unreviewed AI codes from the first run were replaced, not duplicated
+    first_run_ai = Code.objects.filter(run_id=first.analysis_run.pk, origin=Origin.AI)
+    assert not first_run_ai.exclude(status=Code.Status.ACCEPTED).exists()
+    assert second.result["codes_matched_to_human_codes"] >= 1
+    primary = CodeAssignment.objects.filter(submission__programme=programme, primary=True)
+    assert primary.values("submission").distinct().count() == len(subs)
+
+
+def test_a_failed_analysis_is_recorded_and_changes_nothing(programme):
+    row = analyse_now(programme, **FAST)  # no submissions yet
+    assert row.status == Task.Status.FAILED
+    assert "no submissions to analyse" in row.error
+    assert not Code.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_worker_runs_queued_tasks(programme):
+    _load(programme, 150)
+    from changebank.understand.analyse import start_analysis
+
+    run = start_analysis(programme, embedder="wordllama")  # starts the in-process thread
+    wait_for_in_process_worker(timeout=300)
+    run_pending()  # in case the thread had not started yet
+    task = Task.objects.get(pk=run.task_id)
+    assert task.status == Task.Status.DONE, task.error
+    assert task.progress == 100
+    assert Code.objects.filter(programme=programme).exists()
+    with pytest.raises(ValueError, match="unknown task"):
+        enqueue("no.such.task")
+
+
+# --- the pages ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def panel(db):
+    from changebank.core.roles import ensure_roles
+
+    ensure_roles()
+    user = User.objects.create_user("pam", password="a-long-test-password")
+    user.groups.add(Group.objects.get(name="panel member"))
+    return user
+
+
+def test_pages_show_themes_codes_review_and_changes(client, analysed, analyst):
+    programme, subs, row = analysed
+    client.force_login(analyst)
+    page = client.get(reverse("understand:overview", args=[programme.slug]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    code = programme.codes.order_by("-size")[0]
+    assert code.label in body and "Sentiment" in body and "Stance" in body
+    detail = client.get(reverse("understand:code_detail", args=[programme.slug, code.pk]))
+    assert detail.status_code == 200 and code.quotes[0][:40] in detail.content.decode()
+    run_page = client.get(
+        reverse("understand:run_detail", args=[programme.slug, row.analysis_run.pk])
+    )
+    assert "Finished" in run_page.content.decode()
+    changes = client.get(
+        reverse("understand:distinct_changes", args=[programme.slug]) + "?repeated=1"
+    )
+    assert changes.status_code == 200
+    review = client.get(reverse("understand:review", args=[programme.slug]))
+    assert review.status_code == 200
+
+
+def test_analyst_edits_through_the_pages(client, analysed, analyst):
+    programme, subs, row = analysed
+    client.force_login(analyst)
+    a, b = programme.codes.order_by("-size")[:2]
+    url = reverse("understand:code_detail", args=[programme.slug, a.pk])
+    r = client.post(url, {"action": "rename", "label": "Parking", "description": "Car parks"})
+    assert r.status_code == 302
+    a.refresh_from_db()
+    assert (a.label, a.origin, a.status) == ("Parking", Origin.HUMAN, Code.Status.ACCEPTED)
+    assert AuditEvent.objects.filter(object_type="understand.code", object_id=str(a.pk)).exists()
+    r = client.post(url, {"action": "rename", "label": "  "})
+    assert Code.objects.get(pk=a.pk).label == "Parking"
+    r = client.post(url, {"action": "theme", "new_theme": "Getting there"})
+    a.refresh_from_db()
+    assert a.theme.label == "Getting there" and a.theme.origin == Origin.HUMAN
+    size_b = b.size
+    r = client.post(url, {"action": "merge", "target": b.pk})
+    assert r.status_code == 302 and not Code.objects.filter(pk=a.pk).exists()
+    b.refresh_from_db()
+    assert b.size > size_b
+    pending = CodeAssignment.objects.filter(
+        submission__programme=programme, needs_review=True, origin=Origin.AI
+    ).first()
+    if pending is None:  # make one to review
+        pending = CodeAssignment.objects.filter(primary=True, origin=Origin.AI).first()
+        pending.needs_review = True
+        pending.save()
+    r = client.post(
+        reverse("understand:review", args=[programme.slug]),
+        {"assignment": pending.pk, "code": b.pk},
+    )
+    assert r.status_code == 302
+    pending.refresh_from_db()
+    assert pending.origin == Origin.HUMAN and pending.code_id == b.pk and not pending.needs_review
+    assert pending.decided_by == analyst
+
+
+def test_permissions(client, analysed, panel):
+    programme, subs, row = analysed
+    overview = reverse("understand:overview", args=[programme.slug])
+    assert client.get(overview).status_code == 302  # sign in first
+    client.force_login(panel)
+    assert client.get(overview).status_code == 200  # panel members may look
+    start = reverse("understand:start", args=[programme.slug])
+    assert client.post(start).status_code == 403
+    code = programme.codes.first()
+    url = reverse("understand:code_detail", args=[programme.slug, code.pk])
+    client.post(url, {"action": "rename", "label": "Hijacked"})
+    assert Code.objects.get(pk=code.pk).label != "Hijacked"
