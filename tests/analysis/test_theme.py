@@ -207,7 +207,9 @@ def test_default_embedder_is_minilm(banking):
 
 def test_helpers():
     assert relabel_by_size(np.array([5, 5, 2, 9, 9, 9])).tolist() == [1, 1, 2, 0, 0, 0]
-    vec = ClassTfidf().fit(["nurses were kind", "nurses kind", "parking was awful", "awful parking"])
+    vec = ClassTfidf().fit(
+        ["nurses were kind", "nurses kind", "parking was awful", "awful parking"]
+    )
     kw = vec.keywords(vec.class_counts(np.array([0, 0, 1, 1]), 2), 3)
     assert "parking" in kw[1] and "nurses" in kw[0]
     assert label_from_keywords(["staff", "kind"]) == "Staff, kind"
