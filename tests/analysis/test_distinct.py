@@ -64,3 +64,33 @@ def test_validation():
         DistinctChanges(num_perm=10, bands=3).fit(["a"])
     with pytest.raises(ValueError, match="embeddings has 1 rows but there are 2 texts"):
         DistinctChanges().fit(["a b", "c d"], np.zeros((1, 4)))
+
+
+def test_awkward_texts():
+    from changebank.demo import FFT_SAMPLE
+
+    with FFT_SAMPLE.open(encoding="utf-8") as fh:
+        comments = [r["FFT answer"] for r in csv.DictReader(fh) if len(r["FFT answer"]) > 40]
+    long_text = " ".join(comments)[:10_000]  # a 10,000-character submission of real sentences
+    texts = [
+        "",
+        "   ",
+        "Brilliant",
+        "brilliant!",
+        "😀👍",
+        "😀👍",
+        "Le personnel était très gentil",
+        "le personnel était très gentil.",
+        long_text,
+        long_text[:5_000] + " and also " + long_text[5_000:],
+        None,
+    ]
+    model = DistinctChanges().fit(texts)
+    labels = model.labels_
+    assert labels[0] == labels[1] == labels[-1] == -1  # empty answers are not changes
+    assert labels[2] == labels[3]  # single words differing in case and punctuation
+    assert labels[4] == labels[5] and labels[4] >= 0  # emoji-only answers still group
+    assert labels[6] == labels[7]  # non-English text
+    assert labels[8] == labels[9]  # two 10,000-character near copies
+    assert len({labels[2], labels[4], labels[6], labels[8]}) == 4
+    assert sorted(len(g) for g in model.groups_) == [2, 2, 2, 2]

