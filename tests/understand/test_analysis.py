@@ -227,3 +227,41 @@ def test_permissions(client, analysed, panel):
     url = reverse("understand:code_detail", args=[programme.slug, code.pk])
     client.post(url, {"action": "rename", "label": "Hijacked"})
     assert Code.objects.get(pk=code.pk).label != "Hijacked"
+
+
+def test_who_said_it_splits_themes_by_group(client, analysed, analyst):
+    from changebank.listen.models import Respondent
+
+    programme, subs, row = analysed
+    trusts = [
+        Respondent.objects.create(programme=programme, external_id=name, organisation=name)
+        for name in ("Ambulance trust", "Community trust")
+    ]
+    for i, sub in enumerate(subs):
+        sub.respondent = trusts[i % 2] if i < 300 else None
+    Submission.objects.bulk_update(subs, ["respondent"])
+    client.force_login(analyst)
+    page = client.get(reverse("understand:who_said_it", args=[programme.slug]) + "?by=organisation")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Ambulance trust" in body and "Community trust" in body and "Cramér" in body
+    assert "100 submissions have no organisation" in body
+    # the first row's first cell: submissions of the first trust that raised the theme
+    import html
+    import re
+
+    first = re.search(
+        r'<th scope="row" class="nhsuk-table__cell">(.*?)</th>\s*<td[^>]*>([\d,]+) \(', body
+    )
+    theme = Theme.objects.get(programme=programme, label=html.unescape(first.group(1)))
+    in_theme = set(
+        CodeAssignment.objects.filter(code__theme=theme).values_list("submission_id", flat=True)
+    )
+    expected = sum(1 for s in subs[:300:2] if s.pk in in_theme)
+    assert int(first.group(2).replace(",", "")) == expected
+    assert (
+        client.get(
+            reverse("understand:who_said_it", args=[programme.slug]) + "?by=role"
+        ).status_code
+        == 200
+    )

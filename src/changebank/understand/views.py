@@ -317,3 +317,81 @@ def distinct_change_detail(request: HttpRequest, slug: str, pk: int) -> HttpResp
         "understand/distinct_change_detail.html",
         {"programme": programme, "change": change, "page": page, "page_title": "Distinct change"},
     )
+
+
+#: Ways to split respondents for "who said it", and the submission field each reads.
+GROUPINGS = {
+    "organisation": ("Organisation", "respondent__organisation"),
+    "role": ("Role", "respondent__role"),
+    "sector": ("Sector or service", "respondent__sector"),
+    "region": ("Region", "respondent__region"),
+    "question": ("Question answered", "question__prompt"),
+}
+MAX_GROUPS = 8
+
+
+@needs_permission("understand.view_code")
+def who_said_it(request: HttpRequest, slug: str) -> HttpResponse:
+    """How common each theme is in each respondent group, with chi-square and Cramér's V."""
+    import numpy as np
+
+    from changebank.analysis import prevalence_by_group
+
+    programme = _programme(slug)
+    by = request.GET.get("by") if request.GET.get("by") in GROUPINGS else "organisation"
+    label, field = GROUPINGS[by]
+    subs = list(programme.submissions.order_by("id").values_list("id", field))
+    index = {sid: i for i, (sid, _) in enumerate(subs)}
+    raw = [str(value or "") for _, value in subs]
+    if by == "role":
+        from changebank.listen.models import Role
+
+        names = dict(Role.choices)
+        raw = [names.get(v, v) for v in raw]
+    sizes: dict[str, int] = {}
+    for value in raw:
+        if value:
+            sizes[value] = sizes.get(value, 0) + 1
+    top = sorted(sizes, key=lambda v: -sizes[v])[:MAX_GROUPS]
+    groups = [v if v in top else ("Other" if v else "") for v in raw]
+    themes = list(
+        programme.themes.annotate(n=Count("codes")).filter(n__gt=0).order_by("position", "id")
+    )
+    rows, known = [], sum(1 for g in groups if g)
+    if themes and known:
+        column = {t.pk: j for j, t in enumerate(themes)}
+        Y = np.zeros((len(subs), len(themes)), dtype=np.int8)
+        pairs = (
+            CodeAssignment.objects.filter(code__programme=programme, code__theme__isnull=False)
+            .values_list("submission_id", "code__theme_id")
+            .distinct()
+        )
+        for sid, theme_id in pairs.iterator(chunk_size=10_000):
+            if sid in index:
+                Y[index[sid], column[theme_id]] = 1
+        for theme, prevalence in zip(
+            themes, prevalence_by_group(Y, groups, min_share=0.0), strict=True
+        ):
+            rows.append(
+                {
+                    "theme": theme,
+                    "p": prevalence,
+                    "cells": list(zip(prevalence.counts, prevalence.shares, strict=True)),
+                }
+            )
+        rows.sort(key=lambda r: -int(r["p"].counts.sum()))
+    return render(
+        request,
+        "understand/who_said_it.html",
+        {
+            "programme": programme,
+            "by": by,
+            "groupings": GROUPINGS,
+            "label": label,
+            "rows": rows,
+            "group_names": rows[0]["p"].groups if rows else [],
+            "totals": rows[0]["p"].totals if rows else [],
+            "unknown": len(subs) - known,
+            "page_title": f"Who said it: {programme.title}",
+        },
+    )
