@@ -183,17 +183,25 @@ class SentenceTransformerEmbedder(BaseEstimator, TransformerMixin):
                 f"{folder} lacks {', '.join(missing)}, so it needs the sentence-transformers "
                 "package: pip install changebank[transformers]"
             )
+        import json
+
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        positions = int(config.get("max_position_embeddings", 512))
+        sbert = folder / "sentence_bert_config.json"
+        if sbert.is_file():  # the length the model was trained to read
+            limit = json.loads(sbert.read_text(encoding="utf-8")).get("max_seq_length", positions)
+            positions = min(positions, int(limit))
         pooling = folder / "1_Pooling" / "config.json"
         if pooling.is_file():
-            import json
-
             mode = json.loads(pooling.read_text(encoding="utf-8"))
             if not mode.get("pooling_mode_mean_tokens", False):
                 raise ImportError(
                     f"{folder} does not use mean pooling, so it needs the sentence-transformers "
                     "package: pip install changebank[transformers]"
                 )
-        model = MiniLMEmbedder(model_path=str(folder), batch_size=self.batch_size)
+        model = MiniLMEmbedder(
+            model_path=str(folder), batch_size=self.batch_size, max_length=min(256, positions)
+        )
         return model.fit()
 
     def transform(self, texts: Any) -> np.ndarray:
