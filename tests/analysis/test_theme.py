@@ -153,7 +153,8 @@ def test_merge_rename_split_move(banking):
     assert model.n_codes_ == 8
     assert model.codes_[1].size + model.codes_[7].size == sizes[1] + sizes[3]
     assert model.codes_[1].label == "Cards and top-ups"  # a human label survives the split
-    assert model.codes_[7].keywords
+    assert model.codes_[7].keywords and model.codes_[7].origin == "human"
+    assert model.codes_[7].theme == model.codes_[1].theme
 
     texts_in_2 = np.flatnonzero(model.labels_ == 2)[:3]
     model.move(texts_in_2, 0)

@@ -455,6 +455,8 @@ class ThemeModel(BaseEstimator, ClusterMixin):
                     size=int(sizes[c]),
                 )
             )
+            if c < len(old):  # an edited code keeps its theme and who shaped it
+                codes[-1].theme, codes[-1].origin = old[c].theme, old[c].origin
         self.codes_ = codes
 
     @staticmethod
@@ -625,7 +627,7 @@ class ThemeModel(BaseEstimator, ClusterMixin):
         vec = ClassTfidf().fit(texts)
         fresh = np.where(labels >= start, labels - start, -1)
         keywords = vec.keywords(vec.class_counts(fresh, len(centroids)), self.n_keywords)
-        theme_sims = []
+        proposed = []
         for j in range(len(centroids)):
             members = np.flatnonzero(labels == start + j)
             kw = keywords[j]
@@ -643,14 +645,14 @@ class ThemeModel(BaseEstimator, ClusterMixin):
                 )
             )
             self.themes_[theme].codes.append(start + j)
-            theme_sims.append(start + j)
+            proposed.append(start + j)
         self.memberships_ = sparse.hstack(
             [
                 self.memberships_,
                 sparse.csr_matrix((self.memberships_.shape[0], len(centroids)), dtype=np.int8),
             ]
         ).tocsr()
-        self.history_.append({"action": "propose", "codes": theme_sims})
+        self.history_.append({"action": "propose", "codes": proposed})
 
     # -- analysts' edits -------------------------------------------------------------------
 
