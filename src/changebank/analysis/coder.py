@@ -160,29 +160,8 @@ def _fit_linear(
 
 
 def _fast_wordllama(embedder: Any, texts: list[str]) -> np.ndarray:
-    """WordLlama embeddings without padding: mean of token vectors, L2-normalised (what
-    ``WordLlamaEmbedder.transform`` gives, in less memory and time for long or many texts)."""
-    model = embedder._model()
-    tokenizer = getattr(embedder, "_unpadded_tokenizer", None)
-    if tokenizer is None:
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_str(model.tokenizer.to_str())
-        tokenizer.no_padding()
-        tokenizer.no_truncation()
-        embedder._unpadded_tokenizer = tokenizer
-    table = model.embedding
-    encoded = tokenizer.encode_batch(texts, add_special_tokens=False)
-    lengths = np.fromiter((len(e.ids) for e in encoded), dtype=np.int64, count=len(encoded))
-    ids = np.fromiter((i for e in encoded for i in e.ids), dtype=np.int64, count=int(lengths.sum()))
-    np.clip(ids, 0, table.shape[0] - 1, out=ids)
-    bag = sparse.csr_matrix(
-        (np.ones(len(ids), dtype=np.float32), ids, np.r_[0, np.cumsum(lengths)]),
-        shape=(len(texts), table.shape[0]),
-    )
-    E = np.asarray(bag @ table, dtype=np.float32)
-    norms = np.linalg.norm(E, axis=1, keepdims=True)
-    return np.divide(E, norms, out=np.zeros_like(E), where=norms > 0)
+    """WordLlama embeddings (``WordLlamaEmbedder.transform`` computes them without padding)."""
+    return embedder.transform(texts)
 
 
 class Coder(BaseEstimator, ClassifierMixin):
