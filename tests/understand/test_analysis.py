@@ -265,3 +265,27 @@ def test_who_said_it_splits_themes_by_group(client, analysed, analyst):
         ).status_code
         == 200
     )
+
+
+def test_a_run_that_fails_while_saving_leaves_the_last_results(analysed, monkeypatch):
+    from changebank.understand.analyse import Analysis
+
+    programme, subs, first = analysed
+    before = (
+        sorted(programme.codes.values_list("pk", flat=True)),
+        CodeAssignment.objects.filter(submission__programme=programme).count(),
+        programme.distinct_changes.count(),
+    )
+
+    def broken(self, *args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Analysis, "_save_readings", broken)
+    second = analyse_now(programme, **FAST)
+    assert second.status == Task.Status.FAILED and "disk full" in second.error
+    after = (
+        sorted(programme.codes.values_list("pk", flat=True)),
+        CodeAssignment.objects.filter(submission__programme=programme).count(),
+        programme.distinct_changes.count(),
+    )
+    assert after == before

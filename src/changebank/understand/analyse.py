@@ -116,8 +116,8 @@ class Analysis:
         ids = np.array([s[0] for s in subs], dtype=np.int64)
         texts = [s[1] for s in subs]
 
-        self.report(5, f"Finding codes in {len(texts):,} submissions (embedding with {EMBEDDER})")
         embedder = _embedder(self.options.get("embedder", EMBEDDER))
+        self.report(5, f"Finding codes in {len(texts):,} submissions ({embedder.name})")
         model = ThemeModel(
             embedder=embedder,
             n_codes=self.options.get("n_codes"),
@@ -131,15 +131,17 @@ class Analysis:
             "resolution": model.resolution_,
             "stability": {str(k): v for k, v in (model.stability_ or {}).items()},
         }
+        self.report(60, "Grouping distinct changes")
+        found = self._distinct(model, texts)
+        self.report(75, "Reading sentiment and stance")
+        readings = self._read(ids, texts)
+        self.report(90, "Saving the results")
+        # everything is written in one transaction: a failure leaves the last results in place
         with transaction.atomic():
             code_rows = self._save_codes(model, model_name)
             self._save_assignments(model, ids, code_rows, model_name)
-        self.report(70, "Grouping distinct changes")
-        with transaction.atomic():
-            self._save_distinct_changes(model, ids, texts, code_rows)
-        self.report(85, "Reading sentiment and stance")
-        with transaction.atomic():
-            self._save_readings(ids, texts)
+            self._save_distinct_changes(model, ids, texts, code_rows, found)
+            self._save_readings(ids, texts, readings)
         self.summary.update(
             submissions=len(texts),
             codes=self.programme.codes.count(),
@@ -276,15 +278,23 @@ class Analysis:
 
     # -- distinct changes ------------------------------------------------------------------
 
-    def _save_distinct_changes(
-        self, model: ThemeModel, ids: np.ndarray, texts: list[str], rows: dict[int, Code]
-    ) -> None:
-        self.programme.distinct_changes.filter(origin=Origin.AI).delete()
+    @staticmethod
+    def _distinct(model: ThemeModel, texts: list[str]) -> DistinctChanges:
         embeddings = None
         if len(model.sample_index_) == sum(1 for t in texts if t.strip()):
             embeddings = np.zeros((len(texts), model.embeddings_.shape[1]), np.float32)
             embeddings[model.sample_index_] = model.embeddings_
-        found = DistinctChanges().fit(texts, embeddings=embeddings, blocks=model.labels_)
+        return DistinctChanges().fit(texts, embeddings=embeddings, blocks=model.labels_)
+
+    def _save_distinct_changes(
+        self,
+        model: ThemeModel,
+        ids: np.ndarray,
+        texts: list[str],
+        rows: dict[int, Code],
+        found: DistinctChanges,
+    ) -> None:
+        self.programme.distinct_changes.filter(origin=Origin.AI).delete()
         changes = []
         for g, members in enumerate(found.groups_):
             rep = int(found.representatives_[g])
@@ -311,24 +321,38 @@ class Analysis:
 
     # -- sentiment and stance --------------------------------------------------------------
 
-    def _save_readings(self, ids: np.ndarray, texts: list[str]) -> None:
-        try:
-            from changebank.analysis.sentiment import SentimentModel, StanceModel
-        except ImportError:  # pragma: no cover - the module ships with the package
-            self.summary["readings"] = 0
-            return
+    def _read(self, ids: np.ndarray, texts: list[str]) -> dict[str, Any]:
+        """Sentiment and stance of every text (computed before anything is written)."""
+        from changebank.analysis.sentiment import SentimentModel, StanceModel
+
         questions = dict(
-            Submission.objects.filter(pk__in=ids.tolist())
+            Submission.objects.filter(programme=self.programme)
             .exclude(question=None)
             .values_list("id", "question__prompt")
+            .iterator(chunk_size=10_000)
         )
         q = [questions.get(int(i), "") for i in ids]
         sentiment = SentimentModel.pretrained()
         proba = sentiment.predict_proba(texts, questions=q)
-        scale = np.asarray(getattr(sentiment, "classes_", np.arange(1, 6)))
-        best = proba.argmax(axis=1)
-        stance_model = StanceModel(sentiment=sentiment)
-        stances, stance_conf = stance_model.predict_with_confidence(texts, questions=q)
+        stances, stance_conf = StanceModel(sentiment=sentiment).predict_with_confidence(
+            texts, questions=q
+        )
+        return {
+            "model": f"changebank {changebank.__version__} {type(sentiment).__name__}",
+            "scale": np.asarray(sentiment.classes_),
+            "proba": proba,
+            "best": proba.argmax(axis=1),
+            "stances": stances,
+            "stance_conf": stance_conf,
+        }
+
+    def _save_readings(self, ids: np.ndarray, texts: list[str], readings: dict[str, Any]) -> None:
+        proba, best, scale = readings["proba"], readings["best"], readings["scale"]
+        stances, stance_conf, model_name = (
+            readings["stances"],
+            readings["stance_conf"],
+            readings["model"],
+        )
         human = set(
             SubmissionReading.objects.filter(
                 submission__programme=self.programme, origin=Origin.HUMAN
@@ -337,7 +361,6 @@ class Analysis:
         SubmissionReading.objects.filter(
             submission__programme=self.programme, origin=Origin.AI
         ).delete()
-        model_name = f"changebank {changebank.__version__} {type(sentiment).__name__}"
         rows = [
             SubmissionReading(
                 submission_id=int(sid),
