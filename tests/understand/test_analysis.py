@@ -4,6 +4,7 @@ sentiment and stance with provenance, and keeps every human decision when it run
 from __future__ import annotations
 
 import csv
+import re
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -289,3 +290,35 @@ def test_a_run_that_fails_while_saving_leaves_the_last_results(analysed, monkeyp
         programme.distinct_changes.count(),
     )
     assert after == before
+
+
+def test_find_submissions_by_theme_code_stance_sentiment_and_coding(client, analysed, analyst):
+    programme, subs, row = analysed
+    client.force_login(analyst)
+    url = reverse("understand:submissions", args=[programme.slug])
+
+    def count(**params) -> int:
+        page = client.get(url, params)
+        assert page.status_code == 200
+        body = page.content.decode()
+        return int(
+            re.search(r'id="results"[^>]*>([\d,]+) submission', body).group(1).replace(",", "")
+        )
+
+    assert count() == len(subs)
+    code = programme.codes.order_by("-size")[1]
+    assert count(code=code.pk) == code.assignments.values("submission").distinct().count()
+    theme = code.theme
+    in_theme = CodeAssignment.objects.filter(code__theme=theme).values("submission").distinct()
+    assert count(theme=theme.pk) == in_theme.count()
+    keep = SubmissionReading.objects.filter(submission__programme=programme, stance="keep")
+    assert count(stance="keep") == keep.count()
+    very_positive = SubmissionReading.objects.filter(submission__programme=programme, sentiment=1)
+    assert count(sentiment=1) == very_positive.count()
+    review = CodeAssignment.objects.filter(code__programme=programme, needs_review=True)
+    assert count(coding="review") == review.values("submission").distinct().count()
+    assert count(coding="uncoded") == 0 and count(coding="human") == 0
+    decide(review.first() or CodeAssignment.objects.first(), None, analyst)
+    assert count(coding="human") == 1 and count(coding="ai") == len(subs) - 1
+    assert count(q="staff", coding="ai") <= count(q="staff")
+    assert client.get(url, {"sentiment": "9"}).status_code == 200  # a bad filter is ignored

@@ -10,6 +10,7 @@ urlpatterns = [
     path("programmes/<slug:slug>/analysis/codes/<int:pk>/", views.code_detail, name="code_detail"),
     path("programmes/<slug:slug>/analysis/review/", views.review, name="review"),
     path("programmes/<slug:slug>/analysis/who/", views.who_said_it, name="who_said_it"),
+    path("programmes/<slug:slug>/analysis/submissions/", views.submissions, name="submissions"),
     path(
         "programmes/<slug:slug>/analysis/changes/", views.distinct_changes, name="distinct_changes"
     ),

@@ -395,3 +395,54 @@ def who_said_it(request: HttpRequest, slug: str) -> HttpResponse:
             "page_title": f"Who said it: {programme.title}",
         },
     )
+
+
+@needs_permission("understand.view_code")
+def submissions(request: HttpRequest, slug: str) -> HttpResponse:
+    """A programme's submissions filtered by text, theme, code, stance, sentiment, coding state,
+    question, respondent and date."""
+    from changebank.listen.search import filter_submissions, search_terms
+
+    from .forms import CodedSubmissionFilterForm
+
+    programme = _programme(slug)
+    form = CodedSubmissionFilterForm(request.GET or None, programme=programme)
+    params = form.cleaned_data if form.is_valid() else {}
+    qs = filter_submissions(programme.submissions.all(), params)
+    if params.get("theme"):
+        qs = qs.filter(code_assignments__code__theme=params["theme"])
+    if params.get("code"):
+        qs = qs.filter(code_assignments__code=params["code"])
+    if params.get("stance"):
+        qs = qs.filter(reading__stance=params["stance"])
+    if params.get("sentiment"):
+        qs = qs.filter(reading__sentiment=params["sentiment"])
+    coding = params.get("coding")
+    if coding == "uncoded":
+        qs = qs.filter(code_assignments__isnull=True)
+    elif coding == "ai":
+        qs = qs.filter(code_assignments__origin=Origin.AI).exclude(
+            code_assignments__origin=Origin.HUMAN
+        )
+    elif coding == "human":
+        qs = qs.filter(code_assignments__origin=Origin.HUMAN)
+    elif coding == "review":
+        qs = qs.filter(code_assignments__needs_review=True)
+    qs = (
+        qs.distinct()
+        .select_related("question", "respondent", "reading")
+        .prefetch_related("code_assignments__code")
+        .order_by("-received_at", "-id")
+    )
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "understand/submissions.html",
+        {
+            "programme": programme,
+            "form": form,
+            "page": page,
+            "terms": search_terms(params.get("q") or ""),
+            "page_title": f"Find submissions: {programme.title}",
+        },
+    )
