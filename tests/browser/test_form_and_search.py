@@ -361,6 +361,7 @@ def test_understand_pages_work_without_javascript_and_have_no_axe_violations(
     for path, what in [
         ("", "themes and codes"),
         (f"codes/{code.pk}/", "a code"),
+        (f"themes/{code.theme_id}/", "a theme"),
         ("review/", "the review queue"),
         ("changes/", "distinct changes"),
         ("who/?by=question", "who said it"),

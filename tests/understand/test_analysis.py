@@ -4,10 +4,12 @@ sentiment and stance with provenance, and keeps every human decision when it run
 from __future__ import annotations
 
 import csv
+import html
 import re
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db.models import Count
 from django.urls import reverse
 
 from changebank.core.models import AuditEvent, Task
@@ -322,3 +324,37 @@ def test_find_submissions_by_theme_code_stance_sentiment_and_coding(client, anal
     assert count(coding="human") == 1 and count(coding="ai") == len(subs) - 1
     assert count(q="staff", coding="ai") <= count(q="staff")
     assert client.get(url, {"sentiment": "9"}).status_code == 200  # a bad filter is ignored
+
+
+def test_finalising_a_theme_keeps_it_and_its_codes_on_re_runs(client, analysed, analyst):
+    programme, subs, row = analysed
+    client.force_login(analyst)
+    theme = programme.themes.annotate(n=Count("codes")).filter(n__gt=0).first()
+    url = reverse("understand:theme_detail", args=[programme.slug, theme.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    proposed = [q for c in theme.codes.all() for q in c.quotes[:2]]
+    assert proposed and proposed[0][:30] in html.unescape(page.content.decode())
+    r = client.post(
+        url,
+        {
+            "label": "Getting care on time",
+            "meaning": "People valued being seen quickly.",
+            "quotes": [proposed[0], "an invented quote that was never offered"],
+        },
+    )
+    assert r.status_code == 302
+    theme.refresh_from_db()
+    assert theme.label == "Getting care on time" and theme.origin == Origin.HUMAN
+    assert theme.chosen_quotes == [proposed[0]]  # only offered quotes can be chosen
+    codes = set(theme.codes.values_list("pk", flat=True))
+    assert all(c.is_human for c in theme.codes.all())
+    assert analyse_now(programme, **FAST).status == Task.Status.DONE
+    theme.refresh_from_db()
+    assert theme.meaning == "People valued being seen quickly."
+    assert codes <= set(theme.codes.values_list("pk", flat=True))
+    overview = client.get(reverse("understand:overview", args=[programme.slug]))
+    assert "People valued being seen quickly." in overview.content.decode()
+    assert client.post(url, {"label": " "}).status_code == 302
+    theme.refresh_from_db()
+    assert theme.label == "Getting care on time"

@@ -48,6 +48,12 @@ class Theme(models.Model):
     label = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     keywords = models.JSONField(default=list, blank=True)
+    meaning = models.TextField(
+        blank=True, help_text="What this means: the analysts' summary of the theme."
+    )
+    chosen_quotes = models.JSONField(
+        default=list, blank=True, help_text="Quotes the analysts chose to illustrate the theme."
+    )
     origin = models.CharField(max_length=5, choices=Origin, default=Origin.AI)
     run = models.ForeignKey(
         AnalysisRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

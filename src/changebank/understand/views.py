@@ -446,3 +446,52 @@ def submissions(request: HttpRequest, slug: str) -> HttpResponse:
             "page_title": f"Find submissions: {programme.title}",
         },
     )
+
+
+@needs_permission("understand.view_code")
+@require_http_methods(["GET", "POST"])
+def theme_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """A theme: its codes, what it means, and quotes chosen to illustrate it."""
+    programme = _programme(slug)
+    theme = get_object_or_404(Theme, pk=pk, programme=programme)
+    codes = sorted(theme.codes.all(), key=lambda c: -c.size)
+    proposed = list(dict.fromkeys(q for c in codes for q in (c.quotes or [])[:2]))[:12]
+    offered = list(dict.fromkeys([*(theme.chosen_quotes or []), *proposed]))
+    if request.method == "POST":
+        if not request.user.has_perm("understand.change_theme"):
+            messages.error(request, "You do not have permission to change themes.")
+            return redirect("understand:theme_detail", slug, pk)
+        label = (request.POST.get("label") or "").strip()
+        if not label:
+            messages.error(request, "Enter a name for the theme.")
+            return redirect("understand:theme_detail", slug, pk)
+        with transaction.atomic():
+            theme.label = label[:200]
+            theme.meaning = (request.POST.get("meaning") or "").strip()
+            picked = set(request.POST.getlist("quotes"))
+            theme.chosen_quotes = [q for q in offered if q in picked]
+            theme.origin = Origin.HUMAN
+            theme.save()
+            # finalising a theme accepts its codes, so re-running the analysis keeps them
+            for code in codes:
+                if not code.is_human:
+                    code.status = Code.Status.ACCEPTED
+                    code.save()
+        messages.success(
+            request, f"Theme ‘{theme.label}’ saved; it and its codes are kept on re-runs."
+        )
+        return redirect("understand:theme_detail", slug, pk)
+    size = CodeAssignment.objects.filter(code__theme=theme).values("submission").distinct().count()
+    return render(
+        request,
+        "understand/theme_detail.html",
+        {
+            "programme": programme,
+            "theme": theme,
+            "codes": codes,
+            "offered": offered,
+            "size": size,
+            "total": programme.submissions.count(),
+            "page_title": f"Theme: {theme.label}",
+        },
+    )
