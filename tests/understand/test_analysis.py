@@ -358,3 +358,23 @@ def test_finalising_a_theme_keeps_it_and_its_codes_on_re_runs(client, analysed, 
     assert client.post(url, {"label": " "}).status_code == 302
     theme.refresh_from_db()
     assert theme.label == "Getting care on time"
+
+
+def test_code_and_theme_pages_show_who_changed_what_and_when(client, analysed, analyst):
+    programme, subs, row = analysed
+    client.force_login(analyst)
+    a, b = programme.codes.order_by("-size")[:2]
+    old_label = a.label
+    url = reverse("understand:code_detail", args=[programme.slug, a.pk])
+    client.post(url, {"action": "rename", "label": "Waiting times", "description": ""})
+    body = html.unescape(client.get(url).content.decode())
+    history = body[body.index('id="history"') :]
+    assert "ana" in history and f"Label: {old_label}" in history and "Waiting times" in history
+    b_url = reverse("understand:code_detail", args=[programme.slug, b.pk])
+    client.post(url, {"action": "merge", "target": b.pk})
+    history = html.unescape(client.get(b_url).content.decode())
+    assert "Merged ‘Waiting times’ into this code" in history
+    theme_url = reverse("understand:theme_detail", args=[programme.slug, b.theme_id])
+    client.post(theme_url, {"label": "Access", "meaning": "Getting in."})
+    history = html.unescape(client.get(theme_url).content.decode())
+    assert "Meaning: (none) → Getting in." in history

@@ -27,6 +27,30 @@ from .models import (
 )
 
 PAGE_SIZE = 50
+HISTORY_FIELDS = {"label", "description", "status", "origin", "theme", "meaning", "chosen_quotes"}
+
+
+def history(obj: object, limit: int = 50) -> list[dict]:
+    """Who changed this object, when, and what each field was before and after (from the audit
+    trail), newest first; fields the analysts do not edit are left out."""
+    from changebank.core.models import AuditEvent
+
+    events = AuditEvent.objects.filter(
+        object_type=obj._meta.label_lower,  # type: ignore[attr-defined]
+        object_id=str(obj.pk),  # type: ignore[attr-defined]
+    ).order_by("-at", "-id")[:limit]
+    out = []
+    for event in events:
+        before, after = event.before or {}, event.after or {}
+        changes = [
+            (key, before.get(key), after.get(key))
+            for key in after
+            if key in HISTORY_FIELDS and before.get(key) != after.get(key)
+        ]
+        if event.action == "create" or event.note:
+            changes = []
+        out.append({"event": event, "changes": changes})
+    return out
 
 
 def _programme(slug: str) -> Programme:
@@ -140,6 +164,7 @@ def code_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             "code": code,
             "page": page,
             "other_codes": programme.codes.exclude(pk=code.pk).order_by("label"),
+            "history": history(code),
             "themes": programme.themes.order_by("label"),
             "page_title": f"Code: {code.label}",
         },
@@ -212,6 +237,7 @@ def merge_codes(source: Code, target: Code) -> None:
         target,
         before={"merged_code": source.pk, "label": source.label},
         after={"into": target.pk, "label": target.label, "submissions_moved": moved},
+        note=f"Merged ‘{source.label}’ into this code ({moved:,} submissions moved)",
     )
     DistinctChange.objects.filter(code=source).update(code=target)
     source.delete()
@@ -492,6 +518,7 @@ def theme_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             "offered": offered,
             "size": size,
             "total": programme.submissions.count(),
+            "history": history(theme),
             "page_title": f"Theme: {theme.label}",
         },
     )
