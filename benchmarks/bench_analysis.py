@@ -42,6 +42,7 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
+import common  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -718,27 +719,6 @@ def print_duplicates(res: dict) -> None:
 # --- 4. scale: children, one size and stage each ----------------------------------------------
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024**2
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
-
-
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def child_scale(stage: str, size: int, coder_path: Path) -> dict:
     """One stage on ``size`` resampled comments, timed in this fresh process."""
     from changebank.analysis import DistinctChanges, ThemeModel
@@ -748,10 +728,10 @@ def child_scale(stage: str, size: int, coder_path: Path) -> dict:
     with coder_path.open("rb") as fh:
         coder = pickle.load(fh)  # noqa: S301 (our own file, made by the parent)
     out: dict = {"n_texts": len(texts), "n_empty": sum(1 for t in texts if not t.strip())}
-    out["rss_before_mb"] = _rss_mb()
+    out["rss_before_mb"] = common.rss_mb()
     times: dict[str, float] = {}
     peaks: dict[str, float] = {}
-    cpu0, started = _cpu_s(), time.perf_counter()
+    cpu0, started = common.cpu_s(), time.perf_counter()
     with quiet_warnings():
         if stage == "embed_code":
             embedder = WordLlamaEmbedder().fit()
@@ -759,25 +739,25 @@ def child_scale(stage: str, size: int, coder_path: Path) -> dict:
             t0 = time.perf_counter()
             E = embedder.transform(texts)
             times["wordllama_embed"] = time.perf_counter() - t0
-            peaks["wordllama_embed"] = _peak_rss_mb()
+            peaks["wordllama_embed"] = common.peak_rss_mb()
             del E
             t0 = time.perf_counter()
             Yp = coder.predict(texts)
             times["coder_predict"] = time.perf_counter() - t0
-            peaks["coder_predict"] = _peak_rss_mb()
+            peaks["coder_predict"] = common.peak_rss_mb()
             out["codes_per_text"] = float(np.asarray(Yp).sum(1).mean())
         else:
             t0 = time.perf_counter()
             model = ThemeModel(random_state=SEED).fit(texts)
             times["theme_model_fit"] = time.perf_counter() - t0
-            peaks["theme_model_fit"] = _peak_rss_mb()
+            peaks["theme_model_fit"] = common.peak_rss_mb()
             out["n_codes"] = int(model.n_codes_)
             out["n_themes"] = len(model.themes_)
             out["clustered_sample"] = len(model.sample_index_)
             t0 = time.perf_counter()
             Yp = coder.predict(texts)
             times["coder_predict"] = time.perf_counter() - t0
-            peaks["coder_predict"] = _peak_rss_mb()
+            peaks["coder_predict"] = common.peak_rss_mb()
             del Yp
             # as changebank.understand.analyse does: embeddings only when every text was embedded
             embeddings = None
@@ -787,14 +767,14 @@ def child_scale(stage: str, size: int, coder_path: Path) -> dict:
             t0 = time.perf_counter()
             found = DistinctChanges().fit(texts, embeddings=embeddings, blocks=model.labels_)
             times["distinct_changes_fit"] = time.perf_counter() - t0
-            peaks["distinct_changes_fit"] = _peak_rss_mb()
+            peaks["distinct_changes_fit"] = common.peak_rss_mb()
             out["distinct_groups"] = len(found.groups_)
             out["distinct_used_embeddings"] = embeddings is not None
     out["seconds"] = time.perf_counter() - started
-    out["cpu_s"] = _cpu_s() - cpu0
+    out["cpu_s"] = common.cpu_s() - cpu0
     out["stage_seconds"] = times
     out["peak_rss_after_stage_mb"] = peaks
-    out["peak_rss_mb"] = _peak_rss_mb()
+    out["peak_rss_mb"] = common.peak_rss_mb()
     return out
 
 
@@ -809,7 +789,7 @@ def run_child(stage: str, size: int, coder_path: Path, timeout: float) -> dict:
         "--coder",
         str(coder_path),
     ]
-    load_before = _loadavg()
+    load_before = common.loadavg()
     started = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
@@ -825,7 +805,7 @@ def run_child(stage: str, size: int, coder_path: Path, timeout: float) -> dict:
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     data = json.loads(lines[-1])
     data["loadavg_before"] = load_before
-    data["loadavg_after"] = _loadavg()
+    data["loadavg_after"] = common.loadavg()
     data["process_wall_s"] = wall
     data["max_child_rss_so_far_mb"] = children.ru_maxrss / 1024
     return data
@@ -904,7 +884,7 @@ def print_scale(res: dict) -> None:
     print()
     head = (
         f"{'texts':>10}  {'stage':<14} {'texts/s':>8} {'seconds':>8} {'CPU s':>8} "
-        f"{'s/1k':>6} {'s/1k /' + _short(smallest):>9} {'peak RSS MB':>11} {'RSS/' + _short(smallest):>8}"
+        f"{'s/1k':>6} {'s/1k /' + common.short_size(smallest):>9} {'peak RSS MB':>11} {'RSS/' + common.short_size(smallest):>8}"
     )
     print(head)
     print("-" * len(head))
@@ -930,7 +910,11 @@ def print_scale(res: dict) -> None:
         )
         print(f"{'':>10}  {'':<14} {parts}")
     print()
-    print("s/1k: seconds per 1,000 texts; s/1k /" + _short(smallest) + ": the same against the")
+    print(
+        "s/1k: seconds per 1,000 texts; s/1k /"
+        + common.short_size(smallest)
+        + ": the same against the"
+    )
     print("smallest size (1.0x = cost grows in proportion to the texts; below 1 = fixed costs")
     print("spread over more texts); RSS: peak resident memory of the child process.")
     t = res["targets"]
@@ -965,14 +949,6 @@ def print_scale(res: dict) -> None:
         )
 
 
-def _short(size: int) -> str:
-    if size >= 1_000_000 and size % 1_000_000 == 0:
-        return f"{size // 1_000_000}M"
-    if size >= 1000 and size % 1000 == 0:
-        return f"{size // 1000}k"
-    return str(size)
-
-
 # --- main ----------------------------------------------------------------------------------------
 
 
@@ -990,9 +966,9 @@ def machine_info() -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "processor": _cpu_model(),
+        "processor": common.cpu_model(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "loadavg_at_start": _loadavg(),
+        "loadavg_at_start": common.loadavg(),
         "versions": {
             name: _version(name)
             for name in (
@@ -1016,16 +992,6 @@ def machine_info() -> dict:
     return info
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def source_digests() -> dict[str, str]:
     """Short hashes of the analysis modules, so a result can be matched to the code it measured."""
     return {
@@ -1044,29 +1010,12 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
-def parse_sizes(text: str) -> list[int]:
-    sizes = []
-    for part in text.split(","):
-        part = part.strip().lower().replace("_", "")
-        if not part:
-            continue
-        factor = 1
-        if part.endswith("k"):
-            factor, part = 1000, part[:-1]
-        elif part.endswith("m"):
-            factor, part = 1_000_000, part[:-1]
-        sizes.append(int(float(part) * factor))
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError("sizes are positive text counts, such as 10000,100000")
-    return sorted(set(sizes))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(
         "--sizes",
-        type=parse_sizes,
+        type=common.parse_sizes,
         default=None,
         help="scale section text counts (default 10000,100000,1000000; --quick 2000,5000)",
     )

@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import common  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -127,21 +128,6 @@ def warm_page_cache(path: Path) -> None:
 # --- children: one measurement each, in a fresh process -------------------------------------------
 
 
-def _rss_mb() -> float:
-    """Resident memory now, in MB."""
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024**2
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
-
-
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 class RssSampler:
     """Samples resident memory in a background thread, to show how it moves during a run."""
 
@@ -154,7 +140,7 @@ class RssSampler:
     def _run(self) -> None:
         start = time.perf_counter()
         while not self._stop.is_set():
-            self.samples.append((time.perf_counter() - start, _rss_mb()))
+            self.samples.append((time.perf_counter() - start, common.rss_mb()))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:
@@ -164,7 +150,7 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.samples.append((self.samples[-1][0] if self.samples else 0.0, _rss_mb()))
+        self.samples.append((self.samples[-1][0] if self.samples else 0.0, common.rss_mb()))
 
     def profile(self, points: int = 10) -> list[dict]:
         """RSS at 10%, 20%, ... 100% of the run."""
@@ -181,8 +167,8 @@ class RssSampler:
 
 def child_csv(path: Path) -> dict:
     """The floor: stream the file through Python's csv module, touching every field."""
-    rss_before = _rss_mb()
-    started, cpu0 = time.perf_counter(), _cpu_s()
+    rss_before = common.rss_mb()
+    started, cpu0 = time.perf_counter(), common.cpu_s()
     rows = cells = 0
     with RssSampler() as sampler, path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
@@ -194,9 +180,9 @@ def child_csv(path: Path) -> dict:
         "rows_read": rows,
         "cells": cells,
         "seconds": time.perf_counter() - started,
-        "cpu_s": _cpu_s() - cpu0,
+        "cpu_s": common.cpu_s() - cpu0,
         "rss_before_mb": rss_before,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": common.peak_rss_mb(),
         "rss_profile": sampler.profile(),
     }
 
@@ -205,8 +191,8 @@ def child_source(path: Path) -> dict:
     """changebank's reader alone: encoding check, sniffing, survey-tool detection, row padding."""
     from changebank.listen.importers.sources import open_source
 
-    rss_before = _rss_mb()
-    started, cpu0 = time.perf_counter(), _cpu_s()
+    rss_before = common.rss_mb()
+    started, cpu0 = time.perf_counter(), common.cpu_s()
     rows = 0
     with RssSampler() as sampler:
         source = open_source(path)
@@ -215,9 +201,9 @@ def child_source(path: Path) -> dict:
     return {
         "rows_read": rows,
         "seconds": time.perf_counter() - started,
-        "cpu_s": _cpu_s() - cpu0,
+        "cpu_s": common.cpu_s() - cpu0,
         "rss_before_mb": rss_before,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": common.peak_rss_mb(),
         "rss_profile": sampler.profile(),
     }
 
@@ -312,15 +298,15 @@ def child_import(path: Path) -> dict:
     from changebank.listen.models import Respondent, Submission
 
     programme = _new_programme()
-    peak_before = _peak_rss_mb()
-    rss_before = _rss_mb()
-    started, cpu0 = time.perf_counter(), _cpu_s()
+    peak_before = common.peak_rss_mb()
+    rss_before = common.rss_mb()
+    started, cpu0 = time.perf_counter(), common.cpu_s()
     timer = DbTimer()
     with RssSampler() as sampler, connection.execute_wrapper(timer):
         result = import_file(path, programme, mapping=MAPPING, on_error="reject")
     seconds = time.perf_counter() - started
-    cpu_s = _cpu_s() - cpu0
-    peak = _peak_rss_mb()
+    cpu_s = common.cpu_s() - cpu0
+    peak = common.peak_rss_mb()
     db = Path(settings.DATABASES["default"]["NAME"])
     connection.close()  # checkpoints the WAL into the database file
     return {
@@ -467,7 +453,7 @@ def run_child(mode: str, path: Path, timeout: float, extra: tuple[str, ...] = ()
         str(path),
         *extra,
     ]
-    load_before = _loadavg()
+    load_before = common.loadavg()
     started = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -490,15 +476,8 @@ def run_child(mode: str, path: Path, timeout: float, extra: tuple[str, ...] = ()
             "wall_s": wall,
         }
     data = json.loads(lines[-1])
-    data.update({"wall_s": wall, "loadavg_before": load_before, "loadavg_after": _loadavg()})
+    data.update({"wall_s": wall, "loadavg_before": load_before, "loadavg_after": common.loadavg()})
     return data
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-    except (OSError, ValueError):
-        return None
 
 
 def machine_info() -> dict:
@@ -511,10 +490,10 @@ def machine_info() -> dict:
         "python_implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "processor": _cpu_model(),
+        "processor": common.cpu_model(),
         "sqlite": sqlite3.sqlite_version,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "loadavg_at_start": _loadavg(),
+        "loadavg_at_start": common.loadavg(),
     }
     try:
         import django
@@ -528,16 +507,6 @@ def machine_info() -> dict:
     except (ValueError, OSError):
         pass
     return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def add_ratios(runs: list[dict]) -> None:
@@ -561,7 +530,7 @@ def add_ratios(runs: list[dict]) -> None:
 
 def print_table(runs: list[dict]) -> None:
     smallest = min((r["size"] for r in runs), default=0)
-    rss_head = f"RSS/{_short(smallest)}"
+    rss_head = f"RSS/{common.short_size(smallest)}"
     head = (
         f"{'rows':>10}  {'run':<11} {'rows/s':>9} {'seconds':>8} {'CPU s':>7} "
         f"{'peak RSS MB':>11} {rss_head:>8} {'time/csv':>8}"
@@ -633,14 +602,6 @@ def print_table(runs: list[dict]) -> None:
                 print(f"{'':>10}  by tenth: {speeds} submissions/s; SQL share {shares}")
 
 
-def _short(size: int) -> str:
-    if size >= 1_000_000 and size % 1_000_000 == 0:
-        return f"{size // 1_000_000}M"
-    if size >= 1000 and size % 1000 == 0:
-        return f"{size // 1000}k"
-    return str(size)
-
-
 def print_profile(profile: dict, top: int) -> None:
     print()
     print(
@@ -659,28 +620,11 @@ def print_profile(profile: dict, top: int) -> None:
         print(f"  {e['tottime']:8.2f} {e['cumtime']:8.2f} {e['calls']:>10,}  {e['function']}")
 
 
-def parse_sizes(text: str) -> list[int]:
-    sizes = []
-    for part in text.split(","):
-        part = part.strip().lower().replace("_", "")
-        if not part:
-            continue
-        factor = 1
-        if part.endswith("k"):
-            factor, part = 1000, part[:-1]
-        elif part.endswith("m"):
-            factor, part = 1_000_000, part[:-1]
-        sizes.append(int(float(part) * factor))
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError("sizes are positive row counts, such as 10000,100000")
-    return sorted(set(sizes))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--sizes",
-        type=parse_sizes,
+        type=common.parse_sizes,
         default=list(DEFAULT_SIZES),
         help="row counts, comma-separated (default 10000,100000,1000000)",
     )
@@ -692,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--profile",
-        type=parse_sizes,
+        type=common.parse_sizes,
         default=None,
         metavar="ROWS",
         help="also run the import of this many rows under cProfile (e.g. 100000)",
