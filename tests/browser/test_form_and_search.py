@@ -364,6 +364,7 @@ def test_understand_pages_work_without_javascript_and_have_no_axe_violations(
         (f"themes/{code.theme_id}/", "a theme"),
         ("review/", "the review queue"),
         ("changes/", "distinct changes"),
+        (f"changes/{programme.distinct_changes.first().pk}/", "a distinct change"),
         ("who/?by=question", "who said it"),
         ("submissions/?stance=keep&coding=ai", "find submissions"),
         (f"runs/{programme.analysis_runs.first().pk}/", "an analysis run"),

@@ -378,3 +378,21 @@ def test_code_and_theme_pages_show_who_changed_what_and_when(client, analysed, a
     client.post(theme_url, {"label": "Access", "meaning": "Getting in."})
     history = html.unescape(client.get(theme_url).content.decode())
     assert "Meaning: (none) → Getting in." in history
+
+
+def test_a_distinct_change_shows_who_raised_it(client, analysed, analyst):
+    from changebank.listen.models import Respondent
+
+    programme, subs, row = analysed
+    change = programme.distinct_changes.filter(count__gt=1).first()
+    members = list(change.members.all())
+    patient = Respondent.objects.create(
+        programme=programme, external_id="p1", role="patient", organisation="Ambulance trust"
+    )
+    members[0].respondent = patient
+    members[0].save()
+    client.force_login(analyst)
+    url = reverse("understand:distinct_change_detail", args=[programme.slug, change.pk])
+    body = client.get(url).content.decode()
+    assert "Raised by 1 person whose details are known" in body
+    assert "Who raised it, by role" in body and "Patient" in body and "Ambulance trust" in body

@@ -337,11 +337,31 @@ def distinct_change_detail(request: HttpRequest, slug: str, pk: int) -> HttpResp
     members = Submission.objects.filter(distinct_changes=change).select_related(
         "question", "respondent"
     )
+    from changebank.listen.models import Role
+
+    roles = dict(Role.choices)
+    by_group = {}
+    for label, field in (
+        ("Role", "respondent__role"),
+        ("Organisation", "respondent__organisation"),
+    ):
+        counts = members.values_list(field).annotate(n=Count("id")).order_by("-n")
+        rows = [(roles.get(v, v) if field.endswith("role") else v, n) for v, n in counts if v]
+        if rows:
+            by_group[label] = rows[:10]
+    people = members.exclude(respondent=None).values("respondent").distinct().count()
     page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "understand/distinct_change_detail.html",
-        {"programme": programme, "change": change, "page": page, "page_title": "Distinct change"},
+        {
+            "programme": programme,
+            "change": change,
+            "page": page,
+            "by_group": by_group,
+            "people": people,
+            "page_title": "Distinct change",
+        },
     )
 
 
