@@ -8,7 +8,32 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def _shared_data() -> Path:
+    """The shared real data: $CHANGEBANK_SHARED_DATA, else ../shared/data beside the checkout, else
+    beside the repository this one was cloned from (a fresh clone in a temporary folder)."""
+    if os.environ.get("CHANGEBANK_SHARED_DATA"):
+        return Path(os.environ["CHANGEBANK_SHARED_DATA"])
+    beside = ROOT.parent / "shared" / "data"
+    if beside.exists():
+        return beside
+    import subprocess
+
+    origin = subprocess.run(
+        ["git", "-C", str(ROOT), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():
+        cloned_from = Path(origin).resolve().parent / "shared" / "data"
+        if cloned_from.exists():
+            return cloned_from
+    return beside
+
+
+SHARED_DATA = _shared_data()
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -17,9 +42,7 @@ def shared(*parts: str) -> Path:
     a skipped import test proves nothing (set CHANGEBANK_SKIP_MISSING_DATA=1 to skip instead)."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        message = (
-            f"shared data not present: {path} (the tests expect ../shared beside the checkout)"
-        )
+        message = f"shared data not present: {path} (the tests expect ../shared beside the checkout, or CHANGEBANK_SHARED_DATA)"
         if os.environ.get("CHANGEBANK_SKIP_MISSING_DATA") == "1":
             pytest.skip(message)
         pytest.fail(message)
