@@ -5,217 +5,22 @@ Drives Debian's chromium through Playwright's sync API against pytest-django's l
 
 from __future__ import annotations
 
-import json
-import os
 import re
-from pathlib import Path
 
 import pytest
-
-# Playwright's sync API runs an asyncio event loop in this thread, which trips Django's
-# "async unsafe" guard on every ORM call made by the test itself. This is the standard
-# setting for Playwright with pytest-django; it must be set before any database access.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
-
-if not CHROMIUM.exists():
-    pytest.skip(f"Debian chromium not installed at {CHROMIUM}", allow_module_level=True)
-if not AXE.exists():
-    pytest.skip(f"axe-core not installed at {AXE}; run `npm install`", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) not installed")
+from browserkit import (
+    ANSWER,
+    assert_no_violations,
+    axe_violations,
+    expect_reference,
+    fill_form,
+    form_url,
+    search,
+    sign_in,
+    submit_answer,
+)
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-REFERENCE = re.compile(r"^CB-[A-Z0-9]{4}-[A-Z0-9]{4}$")
-ANSWER = "The virtual ward visits saved my father three bus journeys a week"
-ANALYST_PASSWORD = "a-long-browser-test-password"
-TIMEOUT_MS = 15_000
-
-
-# --- fixtures -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # launch() starts chromium with a fresh temporary profile (user data dir) of its own,
-    # removed when the browser closes; each test then gets a new, isolated context.
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def _new_page(browser, **context_options):
-    context = browser.new_context(**context_options)
-    context.set_default_timeout(TIMEOUT_MS)
-    return context, context.new_page()
-
-
-@pytest.fixture
-def page(browser):
-    context, page = _new_page(browser)
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def axe_page(browser):
-    # The site sends `Content-Security-Policy: script-src 'self' 'nonce-…'`. add_script_tag(path=…)
-    # inlines axe-core into a <script> without the nonce, which that policy blocks, so the axe runs
-    # use a context with bypass_csp=True. This is the usual way to inject axe; it only relaxes CSP
-    # for the test browser and changes nothing the site sends.
-    context, page = _new_page(browser, bypass_csp=True)
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def no_js_page(browser):
-    context, page = _new_page(browser, java_script_enabled=False)
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def site(transactional_db, live_server):
-    """A public programme with every kind of question and consent wording, and an analyst."""
-    from django.contrib.auth.models import Group, User
-    from django.core.cache import cache
-
-    from changebank.core.roles import ensure_roles
-    from changebank.listen.models import Programme, Question, Workstream
-
-    cache.clear()  # the form's per-address rate limit lives in the (shared) local-memory cache
-    ensure_roles()
-    programme = Programme.objects.create(
-        title="Beneficial changes: what should we keep?",
-        slug="keep-it",
-        visibility=Programme.Visibility.PUBLIC,
-        consent_text="I agree that my answers can be used to decide which changes to keep.",
-    )
-    Question.objects.create(
-        programme=programme,
-        key="keep",
-        position=1,
-        required=True,
-        stance="keep",
-        prompt="What change made during COVID-19 would you keep?",
-        hint="Describe the change and what difference it made.",
-    )
-    Question.objects.create(
-        programme=programme,
-        key="never-again",
-        position=2,
-        stance="never_again",
-        prompt="What should never come back?",
-    )
-    Question.objects.create(
-        programme=programme,
-        key="helped",
-        position=3,
-        kind=Question.Kind.RATING,
-        prompt="How much did the change you would keep help?",
-        hint="1 means not at all, 5 means a great deal.",
-    )
-    Question.objects.create(
-        programme=programme,
-        key="setting",
-        position=4,
-        kind=Question.Kind.CHOICE,
-        choices=["At home", "In hospital", "Somewhere else"],
-        prompt="Where did it happen?",
-    )
-    Workstream.objects.create(programme=programme, name="Digital and virtual care")
-    Workstream.objects.create(programme=programme, name="Primary care")
-    user = User.objects.create_user("browser-analyst", password=ANALYST_PASSWORD)
-    user.groups.add(Group.objects.get(name="analyst"))
-    return {"base": live_server.url, "programme": programme, "user": user}
-
-
-# --- helpers --------------------------------------------------------------------------------------
-
-
-def form_url(site) -> str:
-    return f"{site['base']}/programmes/{site['programme'].slug}/take-part/"
-
-
-def fill_form(page, answer: str = ANSWER) -> None:
-    page.locator("#id_q_keep").fill(answer)
-    page.get_by_label("I agree").check()
-
-
-def expect_reference(page) -> str:
-    page.wait_for_url(re.compile(r"/take-part/done/$"))
-    reference = page.locator("strong#reference").inner_text().strip()
-    assert REFERENCE.match(reference), f"unexpected reference {reference!r}"
-    return reference
-
-
-def submit_answer(page, site, answer: str = ANSWER) -> str:
-    page.goto(form_url(site))
-    fill_form(page, answer)
-    page.get_by_role("button", name="Send my answers").click()
-    return expect_reference(page)
-
-
-def sign_in(page, site) -> None:
-    page.goto(f"{site['base']}/sign-in/")
-    page.locator("#id_username").fill(site["user"].username)
-    page.locator("#id_password").fill(ANALYST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/submissions/"))
-
-
-def search(page, site, words: str) -> None:
-    page.goto(f"{site['base']}/submissions/")
-    page.get_by_label("Search the text").fill(words)
-    page.get_by_role("button", name="Find submissions").click()
-    page.wait_for_url(re.compile(r"/submissions/\?"))
-
-
-def describe_violations(violations: list[dict]) -> str:
-    lines = []
-    for v in violations:
-        lines.append(f"[{v['id']}] ({v.get('impact')}) {v['help']} <{v.get('helpUrl', '')}>")
-        for node in v["nodes"]:
-            lines.append(f"    target: {json.dumps(node['target'])}")
-            lines.append(f"    html:   {node['html']}")
-            if node.get("failureSummary"):
-                summary = node["failureSummary"].replace("\n", "\n            ")
-                lines.append(f"    why:    {summary}")
-    return "\n".join(lines)
-
-
-def axe_violations(page, what: str) -> list[str]:
-    """Run axe-core on the page; return a readable report for each violation (empty if none)."""
-    page.add_script_tag(path=str(AXE))
-    results = page.evaluate(
-        """tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})""", AXE_TAGS
-    )
-    violations = results["violations"]
-    if not violations:
-        return []
-    return [f"on {what} ({page.url}):\n" + describe_violations(violations)]
-
-
-def assert_no_violations(found: list[str]) -> None:
-    assert not found, "axe found accessibility violations\n" + "\n\n".join(found)
 
 
 # --- tests ----------------------------------------------------------------------------------------
