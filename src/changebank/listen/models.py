@@ -338,6 +338,8 @@ class Submission(models.Model):
         indexes = [
             models.Index(fields=["programme", "question"]),
             models.Index(fields=["programme", "source"]),
+            # newest first within a programme: a page of results without sorting them all
+            models.Index(fields=["programme", "received_at", "id"]),
         ]
 
     def __str__(self) -> str:
