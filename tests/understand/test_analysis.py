@@ -3,7 +3,6 @@ sentiment and stance with provenance, and keeps every human decision when it run
 
 from __future__ import annotations
 
-import csv
 import html
 import re
 
@@ -14,7 +13,6 @@ from django.urls import reverse
 
 from changebank.core.models import AuditEvent, Task
 from changebank.core.tasks import enqueue, run_pending, wait_for_in_process_worker
-from changebank.demo import FFT_SAMPLE
 from changebank.listen.models import Submission
 from changebank.understand.analyse import analyse_now
 from changebank.understand.models import (
@@ -25,33 +23,9 @@ from changebank.understand.models import (
     SubmissionReading,
     Theme,
 )
-from changebank.understand.views import decide, merge_codes
+from changebank.understand.views.board import decide, merge_codes
 
-FAST = {"embedder": "wordllama"}
-
-
-def _load(programme, n: int = 400) -> list[Submission]:
-    with FFT_SAMPLE.open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))[:n]
-    subs = [
-        Submission(
-            programme=programme,
-            text=r["FFT answer"],
-            source=Submission.Source.IMPORT,
-            reference=f"CB-T{i:04d}",
-            dedupe_key=f"k{i}",
-        )
-        for i, r in enumerate(rows)
-    ]
-    return Submission.objects.bulk_create(subs)
-
-
-@pytest.fixture
-def analysed(programme):
-    subs = _load(programme)
-    row = analyse_now(programme, **FAST)
-    assert row.status == Task.Status.DONE, row.error
-    return programme, subs, row
+from .conftest import FAST, _load  # noqa: F401
 
 
 def test_analysis_stores_codes_themes_changes_and_readings(analysed):
@@ -213,9 +187,13 @@ def test_analyst_edits_through_the_pages(client, analysed, analyst):
         {"assignment": pending.pk, "code": b.pk},
     )
     assert r.status_code == 302
-    pending.refresh_from_db()
-    assert pending.origin == Origin.HUMAN and pending.code_id == b.pk and not pending.needs_review
-    assert pending.decided_by == analyst
+    decided = CodeAssignment.objects.get(submission=pending.submission, code=b)
+    assert decided.origin == Origin.HUMAN and not decided.needs_review
+    assert decided.decided_by == analyst
+    if pending.code_id != b.pk:  # the suggestion the analyst replaced is gone
+        assert not CodeAssignment.objects.filter(
+            submission=pending.submission, code=pending.code_id
+        ).exists()
 
 
 def test_permissions(client, analysed, panel):

@@ -163,7 +163,11 @@ class Analysis:
     def _save_codes(self, model: ThemeModel, model_name: str) -> dict[int, Code]:
         """Replace unreviewed AI codes and themes; map the model's codes to rows."""
         programme = self.programme
-        human = Q(origin=Origin.HUMAN) | Q(status=Code.Status.ACCEPTED)
+        # analysts' codes, accepted codes, and codes analysts used in their own coding stay
+        used = CodeAssignment.objects.filter(code__programme=programme, origin=Origin.HUMAN).values(
+            "code"
+        )
+        human = Q(origin=Origin.HUMAN) | Q(status=Code.Status.ACCEPTED) | Q(pk__in=used)
         stale = programme.codes.exclude(human)
         self.summary["ai_codes_replaced"] = stale.count()
         stale.delete()

@@ -1,0 +1,1 @@
+"""Pages of the Understand stage, one module for each part of the workspace."""
