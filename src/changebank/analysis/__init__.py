@@ -16,6 +16,7 @@ TF-IDF labels), ``coder`` (auto-coding to a codebook), ``distinct`` (distinct ch
 
 from .agreement import cohen_kappa, kappa_per_code, krippendorff_alpha, sample_f1
 from .coder import Coder, Suggestion
+from .cooccurrence import Cooccurrence, cooccurrence, split_by_label
 from .distinct import DistinctChanges
 from .embed import (
     CachedEmbedder,
@@ -25,6 +26,7 @@ from .embed import (
     get_embedder,
 )
 from .groups import Prevalence, prevalence_by_group, prevalence_over_time
+from .representation import GroupShare, Representation, compare_to_reference
 from .segment import segment, segment_all
 from .sentiment import SentimentModel, Stance, StanceModel, stance
 from .theme import Code, Theme, ThemeModel
@@ -33,8 +35,11 @@ __all__ = [
     "CachedEmbedder",
     "Code",
     "Coder",
+    "Cooccurrence",
     "DistinctChanges",
+    "GroupShare",
     "Prevalence",
+    "Representation",
     "SentenceTransformerEmbedder",
     "Suggestion",
     "TfidfEmbedder",
@@ -42,6 +47,8 @@ __all__ = [
     "ThemeModel",
     "WordLlamaEmbedder",
     "cohen_kappa",
+    "compare_to_reference",
+    "cooccurrence",
     "get_embedder",
     "kappa_per_code",
     "krippendorff_alpha",
@@ -50,6 +57,7 @@ __all__ = [
     "sample_f1",
     "segment",
     "segment_all",
+    "split_by_label",
     "SentimentModel",
     "Stance",
     "StanceModel",
