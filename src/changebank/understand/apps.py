@@ -7,4 +7,7 @@ class UnderstandConfig(AppConfig):
     verbose_name = "Understand"
 
     def ready(self) -> None:
-        from . import analyse  # noqa: F401  (registers the analysis task)
+        from . import (
+            analyse,  # noqa: F401  (registers the analysis task)
+            learning,  # noqa: F401  (registers the retraining task)
+        )
