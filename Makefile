@@ -55,6 +55,7 @@ test: install system-deps lint
 bench: install
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_analysis.py
+	$(BIN)/python benchmarks/bench_workspace.py
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache
