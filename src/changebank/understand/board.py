@@ -436,10 +436,8 @@ def set_codes(
 
 def _after_decision(programme: Programme) -> None:
     """Let the active-learning loop retrain when enough new decisions have been made."""
-    try:
-        from .learning import note_decision
-    except ImportError:  # pragma: no cover - the learning loop is optional
-        return
+    from .learning import note_decision  # here: learning imports this module's neighbours
+
     note_decision(programme)
 
 
