@@ -46,7 +46,6 @@ import common  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "benchmarks" / "results"
 DATA = ROOT.parent / "shared" / "data"
 V6 = DATA / "pxtextmining" / "v6framework_train.csv"
 PHASE1 = DATA / "pxtextmining" / "phase1_text_data.csv"
@@ -1129,16 +1128,7 @@ def main(argv: list[str] | None = None) -> int:
             "problems": problems,
             "results": results,
         }
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = RESULTS_DIR / f"analysis-{stamp}.json"
-        text = json.dumps(report, indent=2, default=_json_default) + "\n"
-        path.write_text(text)
-        latest = RESULTS_DIR / "analysis-latest.json"
-        tmp = latest.with_suffix(".json.tmp")
-        tmp.write_text(text)
-        tmp.replace(latest)
-        print(f"results: {path.relative_to(ROOT)} (and {latest.relative_to(ROOT)})")
+        common.write_results("analysis", report, default=_json_default)
     return 1 if problems else 0
 
 

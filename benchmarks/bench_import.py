@@ -33,7 +33,6 @@ from pathlib import Path
 import common  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "benchmarks" / "results"
 DEFAULT_CACHE = ROOT / "var" / "bench"
 COMMENTS = ROOT.parent / "shared" / "data" / "pxtextmining" / "v6framework_train.csv"
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
@@ -760,16 +759,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": runs,
             "profiles": profiles,
         }
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = RESULTS_DIR / f"import-{stamp}.json"
-        text = json.dumps(report, indent=2) + "\n"
-        path.write_text(text)
-        latest = RESULTS_DIR / "import-latest.json"
-        tmp = latest.with_suffix(".json.tmp")
-        tmp.write_text(text)
-        tmp.replace(latest)
-        print(f"results: {path.relative_to(ROOT)} (and {latest.relative_to(ROOT)})")
+        common.write_results("import", report)
     return 1 if problems else 0
 
 

@@ -41,7 +41,6 @@ import bench_import  # noqa: E402  (benchmarks/ is on sys.path when run as a scr
 import common  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "benchmarks" / "results"
 DEFAULT_CACHE = bench_import.DEFAULT_CACHE  # var/bench/, shared with the import benchmark's CSVs
 COMMENTS = bench_import.COMMENTS
 DEFAULT_SIZES = (1_000, 100_000)
@@ -782,16 +781,7 @@ def main(argv: list[str] | None = None) -> int:
             "builds": builds,
             "runs": runs,
         }
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = RESULTS_DIR / f"workspace-{stamp}.json"
-        text = json.dumps(report, indent=2) + "\n"
-        path.write_text(text)
-        latest = RESULTS_DIR / "workspace-latest.json"
-        tmp = latest.with_suffix(".json.tmp")
-        tmp.write_text(text)
-        tmp.replace(latest)
-        print(f"results: {path.relative_to(ROOT)} (and {latest.relative_to(ROOT)})")
+        common.write_results("workspace", report)
     return 1 if problems else 0
 
 

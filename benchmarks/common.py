@@ -7,6 +7,7 @@ import os
 import platform
 import resource
 from pathlib import Path
+from typing import Any
 
 
 def rss_mb() -> float:
@@ -69,3 +70,26 @@ def parse_sizes(text: str) -> list[int]:
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError("sizes are positive counts, such as 10000,100000")
     return sorted(set(sizes))
+
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def write_results(name: str, report: dict, default: Any = None) -> Path:
+    """Write ``report`` to ``results/<name>-YYYYMMDD-HHMMSS.json`` and, atomically, to
+    ``results/<name>-latest.json``; print and return the dated path."""
+    import datetime as dt
+    import json
+
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = RESULTS_DIR / f"{name}-{stamp}.json"
+    text = json.dumps(report, indent=2, default=default) + "\n"
+    path.write_text(text)
+    latest = RESULTS_DIR / f"{name}-latest.json"
+    tmp = latest.with_suffix(".json.tmp")
+    tmp.write_text(text)
+    tmp.replace(latest)
+    root = RESULTS_DIR.parent.parent
+    print(f"results: {path.relative_to(root)} (and {latest.relative_to(root)})")
+    return path
