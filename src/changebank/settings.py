@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "changebank.core",
     "changebank.listen",
     "changebank.understand",
+    "changebank.decide",
 ]
 
 MIDDLEWARE = [

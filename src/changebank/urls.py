@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("changebank.core.urls")),
     path("", include("changebank.listen.urls")),
     path("", include("changebank.understand.urls")),
+    path("", include("changebank.decide.urls")),
 ]
 
 handler403 = "changebank.core.views.forbidden"

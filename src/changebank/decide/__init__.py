@@ -1,0 +1,1 @@
+"""Stage 3, Decide: panels and the public prioritise the long list of changes."""

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class DecideConfig(AppConfig):
+    name = "changebank.decide"
+    label = "decide"
+    verbose_name = "Decide"
