@@ -11,12 +11,18 @@ Modules: ``embed`` and ``minilm`` (texts to vectors, offline), ``theme`` (``Them
 and themes discovered) with ``graph`` (Leiden on a neighbour graph) and ``keywords`` (class-based
 TF-IDF labels), ``coder`` (auto-coding to a codebook), ``distinct`` (distinct changes),
 ``sentiment`` (five-point sentiment and keep / concern stance), ``segment`` (clauses),
-``agreement`` (kappa, alpha, sample F1), ``groups`` (who said it).
+``agreement`` (kappa, alpha, sample F1), ``groups`` (who said it), ``representation`` (contributors
+against a reference profile), ``cooccurrence`` (codes raised together). For deciding:
+``opinion`` (opinion groups as Pol.is computes them) and ``pairwise`` (Bradley–Terry scores,
+adaptive pairs), both also under their public name ``consensus``; ``delphi`` (consensus rules and
+RAND/UCLA disagreement); ``choice`` (discrete choice designs and the conditional logit).
 """
 
 from .agreement import cohen_kappa, kappa_per_code, krippendorff_alpha, sample_f1
+from .choice import Attribute, ChoiceDesign, ConditionalLogit, choice_design, d_error
 from .coder import Coder, Suggestion
 from .cooccurrence import Cooccurrence, cooccurrence, split_by_label
+from .delphi import DelphiResult, DelphiRule
 from .distinct import DistinctChanges
 from .embed import (
     CachedEmbedder,
@@ -26,12 +32,23 @@ from .embed import (
     get_embedder,
 )
 from .groups import Prevalence, prevalence_by_group, prevalence_over_time
+from .pairwise import BradleyTerry, bradley_terry, choose_pair
 from .representation import GroupShare, Representation, compare_to_reference
 from .segment import segment, segment_all
 from .sentiment import SentimentModel, Stance, StanceModel, stance
 from .theme import Code, Theme, ThemeModel
 
 __all__ = [
+    "Attribute",
+    "ChoiceDesign",
+    "ConditionalLogit",
+    "choice_design",
+    "d_error",
+    "BradleyTerry",
+    "DelphiResult",
+    "DelphiRule",
+    "bradley_terry",
+    "choose_pair",
     "CachedEmbedder",
     "Code",
     "Coder",
