@@ -56,6 +56,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_analysis.py
 	$(BIN)/python benchmarks/bench_workspace.py
+	$(BIN)/python benchmarks/bench_opinion.py
+	$(BIN)/python benchmarks/bench_voting.py
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache
