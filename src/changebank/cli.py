@@ -191,7 +191,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from changebank.wsgi import application
 
     print(f"changebank is serving on http://{args.host}:{args.port}/  (Ctrl+C to stop)", flush=True)
-    serve(application, host=args.host, port=args.port, threads=args.threads, ident="changebank")
+    serve(
+        application,
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        connection_limit=args.connection_limit,
+        ident="changebank",
+    )
     return 0
 
 
@@ -333,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
         p.add_argument("--threads", type=int, default=8)
+        p.add_argument(
+            "--connection-limit",
+            type=int,
+            default=500,
+            help="most open connections (default 500; waitress's own default of 100 makes a "
+            "crowd of voters with keep-alive connections wait)",
+        )
         if name == "demo":
             p.add_argument("--no-serve", action="store_true", help="load the demo, do not serve")
 
