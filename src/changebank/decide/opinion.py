@@ -15,7 +15,6 @@ the time of the latest one (a changed vote changes the time, not the number).
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
 import secrets
 from collections import Counter, defaultdict
@@ -27,9 +26,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from django.utils.text import slugify
 
+from changebank.core import ratelimit
 from changebank.core.audit import record
 from changebank.listen.models import Programme
 from changebank.share.exporters.csv import neutralise
@@ -238,24 +237,19 @@ def propose_statement(conversation: Conversation, participant: str, text: str) -
     )
 
 
-def rate_key(request: HttpRequest, conversation: Conversation) -> str:
-    """One counter per programme, client address (hashed, not stored) and hour."""
-    address = request.META.get("REMOTE_ADDR", "unknown")
-    digest = hashlib.sha256(address.encode()).hexdigest()[:16]
-    return f"statement-rate:{conversation.programme_id}:{digest}:{timezone.now():%Y%m%d%H}"
+def _statement_scope(conversation: Conversation) -> str:
+    return f"statement-rate:{conversation.programme_id}"
 
 
 def statement_rate_limited(request: HttpRequest, conversation: Conversation) -> bool:
-    count = cache.get_or_set(rate_key(request, conversation), 0, timeout=3600)
-    return count >= STATEMENTS_PER_ADDRESS_HOUR
+    """True when this address has added the most statements allowed this hour."""
+    return ratelimit.limit_reached(
+        request, _statement_scope(conversation), STATEMENTS_PER_ADDRESS_HOUR
+    )
 
 
 def count_statement(request: HttpRequest, conversation: Conversation) -> None:
-    key = rate_key(request, conversation)
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=3600)
+    ratelimit.count(request, _statement_scope(conversation))
 
 
 # --- voting -------------------------------------------------------------------------------------

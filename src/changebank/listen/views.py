@@ -11,7 +11,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count
@@ -20,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from changebank.core import ratelimit
 from changebank.core.permissions import needs_permission
 
 from .documents import DocumentError
@@ -69,28 +69,8 @@ def programme_detail(request: HttpRequest, slug: str) -> HttpResponse:
 # --- the public form ------------------------------------------------------------------------------
 
 
-def _client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
-
-
-def _rate_key(request: HttpRequest, programme: Programme) -> str:
-    """One counter per programme, client address (hashed, not stored) and hour."""
-    digest = hashlib.sha256(_client_address(request).encode()).hexdigest()[:16]
-    return f"form-rate:{programme.pk}:{digest}:{timezone.now():%Y%m%d%H}"
-
-
-def _rate_limited(request: HttpRequest, programme: Programme) -> bool:
-    """True when this address has sent the most submissions allowed in the current hour."""
-    count = cache.get_or_set(_rate_key(request, programme), 0, timeout=3600)
-    return count >= settings.CHANGEBANK_FORM_RATE_LIMIT
-
-
-def _count_submission(request: HttpRequest, programme: Programme) -> None:
-    key = _rate_key(request, programme)
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=3600)
+def _form_scope(programme: Programme) -> str:
+    return f"form-rate:{programme.pk}"
 
 
 @require_http_methods(["GET", "POST"])
@@ -103,7 +83,9 @@ def take_part(request: HttpRequest, slug: str) -> HttpResponse:
             {"programme": programme, "page_title": "This programme is closed"},
         )
     if request.method == "POST":
-        if _rate_limited(request, programme):
+        if ratelimit.limit_reached(
+            request, _form_scope(programme), settings.CHANGEBANK_FORM_RATE_LIMIT
+        ):
             return render(
                 request,
                 "listen/rate_limited.html",
@@ -117,7 +99,7 @@ def take_part(request: HttpRequest, slug: str) -> HttpResponse:
         form = SubmissionForm(programme, request.POST)
         if form.is_valid():
             reference = _save_form(programme, form)
-            _count_submission(request, programme)
+            ratelimit.count(request, _form_scope(programme))
             request.session[f"reference-{programme.pk}"] = reference
             return redirect("listen:take_part_done", slug=programme.slug)
     else:

@@ -19,7 +19,6 @@ The design is stored in ``ChoiceExperiment.design`` as JSON::
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import secrets
@@ -30,7 +29,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count
@@ -42,6 +40,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST
 
+from changebank.core import ratelimit
 from changebank.core.permissions import needs_permission
 from changebank.listen.models import Programme
 
@@ -672,22 +671,16 @@ def respondent_block(request: HttpRequest, exp: ChoiceExperiment, key: str) -> i
     return int(block)
 
 
-def _rate_key(request: HttpRequest, exp: ChoiceExperiment) -> str:
-    address = request.META.get("REMOTE_ADDR", "unknown")
-    digest = hashlib.sha256(address.encode()).hexdigest()[:16]
-    return f"dce-rate:{exp.pk}:{digest}:{timezone.now():%Y%m%d%H}"
+def _answers_scope(exp: ChoiceExperiment) -> str:
+    return f"dce-rate:{exp.pk}"
 
 
 def _rate_limited(request: HttpRequest, exp: ChoiceExperiment) -> bool:
-    return cache.get_or_set(_rate_key(request, exp), 0, timeout=3600) >= ANSWER_RATE_LIMIT
+    return ratelimit.limit_reached(request, _answers_scope(exp), ANSWER_RATE_LIMIT)
 
 
 def _count_answer(request: HttpRequest, exp: ChoiceExperiment) -> None:
-    key = _rate_key(request, exp)
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=3600)
+    ratelimit.count(request, _answers_scope(exp))
 
 
 def record_answer(

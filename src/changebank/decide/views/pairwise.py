@@ -15,20 +15,18 @@ The response says what happened in the ``X-Vote-Result`` header too (``counted``
 
 from __future__ import annotations
 
-import hashlib
 import io
 from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from changebank.core import ratelimit
 from changebank.core.permissions import needs_permission
 from changebank.listen.models import Programme
 
@@ -356,25 +354,18 @@ def participant_key(request: HttpRequest, *, create: bool = False) -> str:
     return key
 
 
-def _address_key(request: HttpRequest, survey: PairwiseSurvey) -> str:
-    """One counter per survey, client address (hashed, not stored) and hour."""
-    address = request.META.get("REMOTE_ADDR", "unknown")
-    digest = hashlib.sha256(address.encode()).hexdigest()[:16]
-    return f"pairwise-ideas:{survey.pk}:{digest}:{timezone.now():%Y%m%d%H}"
+def _ideas_scope(survey: PairwiseSurvey) -> str:
+    return f"pairwise-ideas:{survey.pk}"
 
 
 def ideas_rate_limited(request: HttpRequest, survey: PairwiseSurvey) -> bool:
     """True when this address has added :data:`IDEAS_PER_ADDRESS_HOUR` ideas to the survey in
     the current hour (a new session per idea does not get round the per-session limit)."""
-    return cache.get(_address_key(request, survey), 0) >= IDEAS_PER_ADDRESS_HOUR
+    return ratelimit.limit_reached(request, _ideas_scope(survey), IDEAS_PER_ADDRESS_HOUR)
 
 
 def _count_idea(request: HttpRequest, survey: PairwiseSurvey) -> None:
-    key = _address_key(request, survey)
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=3600)
+    ratelimit.count(request, _ideas_scope(survey))
 
 
 def _vote_response(
