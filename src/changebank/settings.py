@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "changebank.listen",
     "changebank.understand",
     "changebank.decide",
+    "changebank.evaluate",
 ]
 
 MIDDLEWARE = [

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("changebank.listen.urls")),
     path("", include("changebank.understand.urls")),
     path("", include("changebank.decide.urls")),
+    path("", include("changebank.evaluate.urls")),
 ]
 
 handler403 = "changebank.core.views.forbidden"

@@ -60,9 +60,24 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "decide.view_choiceexperiment",
         "decide.add_choiceexperiment",
         "decide.change_choiceexperiment",
+        "evaluate.view_trackedchange",
+        "evaluate.add_trackedchange",
+        "evaluate.change_trackedchange",
+        "evaluate.view_evaluation",
     ],
     PANEL_MEMBER: ["listen.view_programme", "understand.view_code", "decide.view_panel"],
-    EVALUATION_LEAD: ["listen.view_programme", "listen.view_submission", "understand.view_code"],
+    EVALUATION_LEAD: [
+        "listen.view_programme",
+        "listen.view_submission",
+        "understand.view_code",
+        "evaluate.view_trackedchange",
+        "evaluate.add_trackedchange",
+        "evaluate.change_trackedchange",
+        "evaluate.view_evaluation",
+        "evaluate.add_evaluation",
+        "evaluate.change_evaluation",
+        "evaluate.delete_evaluation",
+    ],
 }
 ROLES = list(ROLE_PERMISSIONS)
 

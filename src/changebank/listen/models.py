@@ -282,6 +282,7 @@ class Submission(models.Model):
         IMPORT = "import", "Import"
         DOCUMENT = "document", "Document"
         TRANSCRIPT = "transcript", "Transcript or recording"
+        PULSE = "pulse", "Pulse feedback on a change"
 
     class Moderation(models.TextChoices):
         PENDING = "pending", "Waiting for review"
