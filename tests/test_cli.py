@@ -99,8 +99,13 @@ def test_demo_is_idempotent(tmp_path):
         "SELECT count(DISTINCT submission_id) FROM understand_codeassignment"
     ).fetchone()[0]
     assert coded == 3000
+    # and an illustrative, published evaluation of its most-raised change with a real series
+    assert "Demo evaluation published with 16 monthly points" in first
+    points = db.execute("SELECT count(*) FROM evaluate_metricvalue").fetchone()[0]
+    assert points == 16
     second = run(tmp_path, "demo", "--no-serve").stdout
     assert "already loaded" in second and "already analysed" in second
+    assert "Demo evaluation already there" in second
 
 
 def test_import_a_document(tmp_path):
@@ -154,6 +159,8 @@ def test_demo_serves_the_home_page_a_programme_and_the_form(tmp_path):
             .decode()
         )
         assert "What change made during COVID-19 would you keep?" in form
+        evaluations = urllib.request.urlopen(base + "/evaluations/").read().decode()
+        assert "Illustration: patient experience before and after go-live" in evaluations
         css = urllib.request.urlopen(base + "/static/nhsuk-frontend.min.css")
         assert css.status == 200 and "text/css" in css.headers["Content-Type"]
     finally:

@@ -135,6 +135,7 @@ def load_demo() -> list[str]:
                 Workstream.objects.get_or_create(programme=bcn, name=name)
 
     lines.append(analyse_demo(fft))
+    lines.append(evaluate_demo(fft))
 
     for username, role, password in DEMO_USERS:
         user, created = User.objects.get_or_create(username=username)
@@ -165,3 +166,102 @@ def analyse_demo(programme: object) -> str:
         f"Analysed {r['submissions']:,} demo comments: {r['codes']:,} codes in {r['themes']:,} "
         f"themes, {r['distinct_changes']:,} distinct changes ({r['seconds']} s)."
     )
+
+
+#: The illustrative evaluation: the demo trusts' monthly share of positive FFT answers, with an
+#: invented go-live date so that the chart has a before and an after. Months with fewer than 30
+#: answers in the sample are left out.
+DEMO_GO_LIVE = (2022, 1, 1)
+DEMO_MIN_ANSWERS = 30
+
+
+def fft_positive_by_month(path: Path = FFT_SAMPLE) -> list[tuple[object, float]]:
+    """(first of month, % of answers 1–5 that are 1 "very good" or 2 "good") from the FFT sample."""
+    import csv
+    import datetime as dt
+    from collections import Counter
+
+    answers: Counter = Counter()
+    positive: Counter = Counter()
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            answer, day = row["FFT categorical answer"].strip(), row["Date"].strip()
+            if answer not in {"1", "2", "3", "4", "5"} or not day:
+                continue
+            d, m, y = (int(part) for part in day.split("/"))
+            if m > 12:  # the source mixes a few month-first dates (10/17/2021) into day-first ones
+                d, m = m, d
+            month = dt.date(y, m, 1)
+            answers[month] += 1
+            positive[month] += answer in {"1", "2"}
+    return [
+        (month, round(100 * positive[month] / answers[month], 1))
+        for month in sorted(answers)
+        if answers[month] >= DEMO_MIN_ANSWERS
+    ]
+
+
+def evaluate_demo(programme: object) -> str:
+    """Track the demo's most-raised change and give it an illustrative, published evaluation with
+    one metric, once (later runs of the demo keep what is there)."""
+    import datetime as dt
+
+    from changebank.core.audit import acting_as
+    from changebank.evaluate.models import (
+        Evaluation,
+        EvaluationDesign,
+        Metric,
+        MetricValue,
+        Outcome,
+        Stage,
+        StageMove,
+        TrackedChange,
+    )
+
+    if TrackedChange.objects.filter(programme=programme).exists():
+        return "Demo evaluation already there."
+    change = programme.distinct_changes.order_by("-count", "id").first()  # type: ignore[attr-defined]
+    with acting_as(label="demo"):
+        tracked = TrackedChange.objects.create(
+            programme=programme,
+            change=change,
+            title=(change.name or change.text)[:200] if change else "Friendly, caring staff",
+            summary="An illustration: the most-raised change in the demo comments, tracked as if "
+            "it had been adopted. The go-live date is invented to show how the chart reads.",
+            stage=Stage.EVALUATING,
+            go_live=dt.date(*DEMO_GO_LIVE),
+        )
+        StageMove.objects.create(tracked=tracked, to_stage=Stage.EVALUATING, note="Demo data.")
+        if change and change.code and change.code.theme_id:
+            tracked.themes.add(change.code.theme)
+        evaluation = Evaluation.objects.create(
+            programme=programme,
+            title="Illustration: patient experience before and after go-live",
+            summary="The monthly share of positive Friends and Family Test answers of the two demo "
+            "trusts (real data), read as a Making Data Count chart with limits recalculated at an "
+            "invented go-live date. An example of the method, not a finding.",
+            status="ongoing",
+            organisation="Demo data: NEAS and NHFT via pxtextmining",
+            population="People who answered the Friends and Family Test",
+            public=True,
+        )
+        evaluation.changes.add(tracked)
+        EvaluationDesign.objects.create(evaluation=evaluation, design="interrupted_time_series")
+        Outcome.objects.create(
+            evaluation=evaluation,
+            name="Positive Friends and Family Test answers",
+            measure="Share of answers 1–5 that are ‘very good’ or ‘good’, by month.",
+        )
+        metric = Metric.objects.create(
+            evaluation=evaluation,
+            name="Positive FFT answers",
+            unit="%",
+            improvement="increase",
+            target=85,
+            source_filename=FFT_SAMPLE.name,
+        )
+        series = fft_positive_by_month()
+        MetricValue.objects.bulk_create(
+            MetricValue(metric=metric, period=month, value=value) for month, value in series
+        )
+    return f"Demo evaluation published with {len(series)} monthly points: /evaluations/"
