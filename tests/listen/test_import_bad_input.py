@@ -198,3 +198,19 @@ def test_impossible_dates_are_errors(text):
 
     with pytest.raises(ValueError, match="is not a date and time"):
         parse_datetime(text)
+
+
+def test_a_row_wider_than_the_header_is_reported_and_the_rows_after_it_kept(programme, tmp_path):
+    """Skipping a too-wide row must not end the import there: every later row lands."""
+    path = tmp_path / "wide.csv"
+    said = "The staff on the ward were kind and explained everything to me clearly"
+    path.write_text(
+        f"id,comment\n1,{said} (1)\n2,{said} (2),an extra cell\n3,{said} (3)\n4,{said} (4)\n"
+    )
+    result = import_file(path, programme, on_error="skip")
+    texts = sorted(Submission.objects.filter(programme=programme).values_list("text", flat=True))
+    assert texts == [f"{said} (1)", f"{said} (3)", f"{said} (4)"]
+    assert result.rows_read == 4 and result.error_count == 1
+    assert "row 3" in result.errors[0].describe("wide.csv")
+    with pytest.raises(ImportRejected):
+        import_file(path, programme)  # the default still rejects the whole file

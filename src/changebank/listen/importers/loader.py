@@ -249,18 +249,12 @@ class _Reader:
         ]
 
     def __iter__(self) -> Iterator[_Row | None]:
-        rows = self.source.rows()
-        while True:
-            try:
-                number, values = next(rows)
-            except StopIteration:
-                return
-            except RowWidthError as exc:
-                self.result.rows_read += 1
-                self.result.error(RowProblem(exc.row, None, str(exc)))
+        for number, values in self.source.rows(report_wide=True):
+            self.result.rows_read += 1
+            if isinstance(values, RowWidthError):
+                self.result.error(RowProblem(values.row, None, str(values)))
                 yield None
                 continue
-            self.result.rows_read += 1
             yield self.parse(number, values)
 
     def parse(self, number: int, values: list[Any]) -> _Row | None:

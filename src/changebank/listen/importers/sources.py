@@ -62,9 +62,17 @@ class Source:
     _rows: Any = None
     _tmp: Any = None  # a temporary folder that lives as long as the source
 
-    def rows(self) -> Iterator[tuple[int, list[Any]]]:
-        """Yield ``(row_number, values)``: the row number as a spreadsheet would show it."""
-        return self._rows()
+    def rows(self, *, report_wide: bool = False) -> Iterator[tuple[int, Any]]:
+        """Yield ``(row_number, values)``: the row number as a spreadsheet would show it.
+
+        A row with more cells than the header raises :class:`RowWidthError`, which ends the
+        iteration; with ``report_wide=True`` the error is yielded in place of the values instead
+        and reading goes on with the next row (the loader reports it and keeps the rest).
+        """
+        for number, values in self._rows():
+            if isinstance(values, RowWidthError) and not report_wide:
+                raise values
+            yield number, values
 
     @property
     def description(self) -> str:
@@ -284,7 +292,8 @@ def _tabular_source(
             if len(values) > width:
                 extra = values[width:]
                 if any(v not in (None, "") for v in extra):
-                    raise RowWidthError(number, len(values), width)
+                    yield number, RowWidthError(number, len(values), width)
+                    continue
                 values = values[:width]
             elif len(values) < width:
                 values.extend([None] * (width - len(values)))
@@ -460,7 +469,8 @@ def _object_source(path: Path, name: str, fmt: str, objects: Any, encoding: str 
             flat = _flatten(obj)
             unknown = [k for k in flat if k not in keys]
             if unknown:
-                raise RowWidthError(number, len(flat), len(keys))
+                yield number, RowWidthError(number, len(flat), len(keys))
+                continue
             yield number, [flat.get(c.header) for c in columns]
 
     source = Source(path, name, fmt, encoding=encoding, header_rows=0, columns=columns, _rows=rows)
