@@ -6,12 +6,17 @@ Clojure maths (``polismath.math``: ``conversation.clj``, ``pca.clj``, ``clusters
 ``repness.clj``, ``stats.clj``) step by step. One update on an n × m vote matrix ``R`` (missing =
 not seen):
 
-1. **Excluded statements.** Columns of moderated-out statements are set to 0 for everyone, as Pol.is
+1. **Excluded statements.** Columns of excluded statements are set to 0 for everyone, as Pol.is
    does (``zero-out-columns``): they add nothing to the PCA but still count as seen in step 4.
+   Pol.is excludes its ``mod-out`` set, which holds the moderated-out statements *and* the
+   statements marked ``is_meta`` (``conversation/mod-update``); pass both in
+   ``exclude_statements``. Pol.is's data exports mark moderation but not ``is_meta``.
 2. **Who is clustered** ("in conversation"): participants with at least ``min(min_votes, m)``
    votes (passes and votes on excluded statements included). If fewer than ``min_participants`` (15)
-   qualify, the participants with the most votes are added until 15 are in. Once in, a participant
-   stays in across :meth:`OpinionGroups.partial_fit` updates.
+   qualify, the participants with the most votes are added until 15 are in; ties keep the order of
+   Pol.is's ``user-vote-counts`` map (a Clojure hash map; its order is copied for integer voter ids,
+   otherwise first-seen order is used). Once in, a participant stays in across
+   :meth:`OpinionGroups.partial_fit` updates.
 3. **PCA on every participant.** Missing votes are filled with the column mean over the votes cast,
    ``F[i, j] = R[i, j]`` if seen else ``mean_{i' seen}(R[i', j])``; the centre is ``c = mean_i F``
    (the same column means). Two components by power iteration on ``X = F - c``: ``v <- X'Xv / |X'Xv|``
@@ -20,7 +25,8 @@ not seen):
    ``p_i = sqrt(m / max(n_i, 1)) * sum_{j seen} (R[i, j] - c_j) * v_j``: people who saw few
    statements are pushed out from the centre instead of collapsing onto it.
 5. **Base clusters.** k-means with k = ``n_base_clusters`` (100) on the clustered participants'
-   projections, initialised with the first k distinct points (row order), at most 100 Lloyd steps,
+   projections, initialised with the first k distinct points in row order (rows are voters in the
+   order of their first vote in the input, as in Pol.is's rating matrix), at most 100 Lloyd steps,
    stopping when the sorted centres move less than 0.01; clusters that lose every member are dropped.
 6. **Groups.** For each k = 2 … ``min(max_groups, 2 + floor(n_base / 12))``, weighted k-means over the
    base-cluster centres, each weighted by its member count (centre = ``sum w_b x_b / sum w_b``),
@@ -58,10 +64,22 @@ votes in time order replays a conversation. Because k-means has several local op
 groups for a long-running conversation depend on that history, and a single ``fit`` on the final
 votes can settle on a different (nearby) split.
 
+**Checked against Pol.is.** Pol.is's repository publishes the output of its Clojure maths run from
+scratch on the Scoop "biodiversity" conversation (``delphi/real_data/r4tykwac8thvzv35jrn53-
+biodiversity/r4tykwac8thvzv35jrn53_math_blob_cold_start.json``). ``fit`` on the same input (the
+votes in the export's order, no exclusions) puts the same base-cluster ids (of 100) in the same
+two groups, with the same group centres to 5e-9 (the second axis has the opposite sign) and the
+same representativeness statistics; the same k-means run within each group also gives Pol.is's
+seven subgroups. The ``group-id`` of Pol.is's open-data exports is something else: the production
+state after the conversation's whole life of warm-started updates, with meta statements excluded
+(for that conversation, the production blob shows seven demographic statements zeroed that the
+export does not mark). See ``docs/research/polis-reproduction.md``.
+
 Differences from Pol.is, all deliberate: the power iteration runs to convergence (tolerance 1e-10,
-at most ``pca_max_iter``) where Pol.is stops after 100 iterations per update; the components'
-signs are fixed (largest loading positive), which changes no group; ties in nearest-centre
-assignment go to the first centre.
+at most ``pca_max_iter``) where Pol.is stops after 100 iterations per update, from a random start
+vector when it has no previous components; the components' signs are fixed (largest loading
+positive), which changes no group; exact ties in nearest-centre assignment go to the first centre
+(Pol.is: the last in its map of clusters).
 """
 
 from __future__ import annotations
@@ -358,6 +376,55 @@ def _kmeans(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+_M32 = 0xFFFFFFFF
+
+
+def _murmur3_hash_long(x: int) -> int:
+    """Clojure's ``hash`` of a long (``clojure.lang.Murmur3/hashLong``), as an unsigned 32-bit int."""
+
+    def rotl(v: int, r: int) -> int:
+        return ((v << r) | (v >> (32 - r))) & _M32
+
+    def mix_k1(k: int) -> int:
+        return (rotl((k * 0xCC9E2D51) & _M32, 15) * 0x1B873593) & _M32
+
+    def mix_h1(h: int, k: int) -> int:
+        return (rotl(h ^ k, 13) * 5 + 0xE6546B64) & _M32
+
+    if x == 0:
+        return 0
+    x &= 0xFFFFFFFFFFFFFFFF
+    h = mix_h1(mix_h1(0, mix_k1(x & _M32)), mix_k1(x >> 32))
+    h ^= 8
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _M32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _M32
+    return h ^ (h >> 16)
+
+
+def _clojure_map_order(keys: list) -> np.ndarray:
+    """Positions of ``keys`` in the order a Clojure map built from them (``(into {} ...)``, keys in
+    this order) yields its entries: insertion order up to 8 entries (an array map), beyond that a
+    persistent hash map, whose trie is walked by the key's hash 5 bits at a time from the lowest.
+    Exact for integer keys (Pol.is's participant ids); for other keys the insertion order is kept.
+    Checked against the key order of ``user-vote-counts`` in a math blob Pol.is wrote
+    (compdemocracy/polis, delphi/real_data/r4tykwac8thvzv35jrn53-biodiversity)."""
+    positions = np.arange(len(keys))
+    if len(keys) <= 8 or not all(
+        isinstance(k, Integral) and not isinstance(k, bool) and -(2**63) <= k < 2**63 for k in keys
+    ):
+        return positions
+
+    def trie_path(i: int) -> tuple:
+        h = _murmur3_hash_long(int(keys[i]))
+        return tuple((h >> shift) & 31 for shift in range(0, 35, 5))
+
+    return np.array(
+        sorted(positions, key=trie_path), dtype=int
+    )  # stable: full collisions keep order
+
+
 def _silhouette(D: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette over the points of distance matrix D; 0 for a point alone in its cluster."""
     groups, lab = np.unique(labels, return_inverse=True)
@@ -395,9 +462,10 @@ class OpinionGroups:
     random_state
         Seeds the power iteration's start vector (Pol.is starts from a random vector too).
     exclude_statements
-        Statement ids to leave out of the maths, as Pol.is does with moderated-out comments: their
-        columns are zeroed (step 1 of the module docstring) and they are never representative or
-        reported in ``consensus_``. Ids without votes are ignored.
+        Statement ids to leave out of the maths, as Pol.is does with its ``mod-out`` set
+        (moderated-out and ``is_meta`` comments): their columns are zeroed (step 1 of the module
+        docstring) and they are never representative or reported in ``consensus_``. Ids without
+        votes are ignored.
     min_participants
         If fewer participants qualify, the most active are added up to this many (Pol.is: 15).
     k_buffer
@@ -592,7 +660,10 @@ class OpinionGroups:
         self._in_conv |= counts >= min(self.min_votes, m)
         short = self.min_participants - int(self._in_conv.sum())
         if short > 0:
-            order = np.lexsort((np.arange(n), -counts))
+            # Pol.is sorts its user-vote-counts map by count, stably, so ties keep the map's own
+            # order: Clojure's hash-map order for integer participant ids (see _clojure_map_order)
+            seq = _clojure_map_order(self._voters)
+            order = seq[np.argsort(-counts[seq], kind="stable")]
             extra = [i for i in order if not self._in_conv[i]][:short]
             self._in_conv[extra] = True
 
@@ -822,7 +893,10 @@ def opinion_groups(
 
     ``votes`` is a DataFrame with columns voter_id, statement_id and vote (1 agree, -1 disagree,
     0 pass), one row per vote; where a (voter, statement) pair appears more than once the last row
-    is kept, so pass the votes in time order. ``exclude_statements`` lists moderated-out statements.
+    is kept, so pass the votes in time order. ``exclude_statements`` lists the statements Pol.is
+    leaves out of the maths: moderated-out and meta ones. This is one Pol.is update from scratch
+    (:meth:`OpinionGroups.fit`); Pol.is's own ``group-id`` for a conversation that ran for a while
+    comes from many warm-started updates and can differ (see the module docstring).
     """
     model = OpinionGroups(
         min_votes=min_votes,
