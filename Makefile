@@ -31,11 +31,14 @@ apt-install:
 install: $(STAMP)
 
 # Debian packages the tests use: chromium for browser tests, espeak-ng to make speech for the
-# transcription test. Installed only when missing.
+# transcription test, poppler-utils (pdftoppm) to turn PDF reports into images, and Pango, which
+# WeasyPrint draws PDF reports with. Installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	/sbin/ldconfig -p | grep -q libpangoft2-1.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory apt-install PACKAGES="$$missing"; fi
 
 demo: install

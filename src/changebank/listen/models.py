@@ -54,6 +54,20 @@ class Programme(models.Model):
     )
     visibility = models.CharField(max_length=10, choices=Visibility, default=Visibility.PRIVATE)
     accepting_submissions = models.BooleanField(default=True)
+    publication_basis = models.CharField(
+        max_length=8,
+        choices=[
+            ("consent", "Only submissions whose contributors consented to publication"),
+            (
+                "all",
+                "Every approved submission: the text is already public, or consent was "
+                "collected outside changebank",
+            ),
+        ],
+        default="consent",
+        help_text="Which submissions may be quoted in the catalogue and reports and included "
+        "in open data (always redacted).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -283,6 +297,7 @@ class Submission(models.Model):
         DOCUMENT = "document", "Document"
         TRANSCRIPT = "transcript", "Transcript or recording"
         PULSE = "pulse", "Pulse feedback on a change"
+        EXPERIENCE = "experience", "Experience added to a published theme"
 
     class Moderation(models.TextChoices):
         PENDING = "pending", "Waiting for review"
