@@ -91,7 +91,8 @@ def _programme(slug: str) -> Any:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """Import a survey export, spreadsheet, JSON file, document, transcript or recording."""
+    """Import a survey export, spreadsheet, JSON file, document, transcript or recording, or a
+    REFI-QDA codebook (.qdc) or project (.qdpx) from NVivo, ATLAS.ti, MAXQDA or QualCoder."""
     from changebank.core.audit import acting_as
     from changebank.listen.importers import ImportFileError, open_source, propose_mapping
     from changebank.listen.importers.loader import ImportRejected, import_file
@@ -99,6 +100,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     programme = _programme(args.programme)
     path = Path(args.file)
+    if path.suffix.lower() in (".qdc", ".qdpx"):
+        return _import_refi(programme, path)
     if is_document(path.name):
         return _import_document(args, programme, path)
     try:
@@ -127,6 +130,21 @@ def cmd_import(args: argparse.Namespace) -> int:
         print("  skipped: " + problem.describe(result.filename))
     if result.warning_count:
         print(f"  {result.warning_count:,} warnings; see the import's page for the full list")
+    return 0
+
+
+def _import_refi(programme: Any, path: Path) -> int:
+    """A REFI-QDA codebook (.qdc) or project (.qdpx) from NVivo, ATLAS.ti, MAXQDA or QualCoder."""
+    from changebank.core.audit import acting_as
+    from changebank.listen.importers import ImportFileError
+    from changebank.share.refi import import_refi
+
+    try:
+        with acting_as(label="command line"):
+            report = import_refi(path, programme, filename=path.name)
+    except ImportFileError as exc:
+        return _fail(str(exc))
+    print("\n".join(report.lines()))
     return 0
 
 
@@ -170,17 +188,61 @@ def cmd_createuser(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What ``changebank export --format`` writes, and which part of Share writes it.
+EXPORT_FORMATS = {
+    "csv": "open data: the tables as CSV (a .zip path gets one archive)",
+    "xlsx": "open data: one workbook, a sheet per table",
+    "json": "open data: one JSON document",
+    "qdc": "REFI-QDA codebook (NVivo, ATLAS.ti, MAXQDA, QualCoder)",
+    "qdpx": "REFI-QDA project: sources, codes, codings, cases",
+    "html": "the themed report as a web page",
+    "pdf": "the themed report as PDF",
+    "docx": "the themed report as a Word document",
+}
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export a programme's submissions as CSV."""
-    from changebank.share.exporters.csv import write_submissions_csv
+    """Export a programme: open data, a REFI-QDA codebook or project, or the themed report."""
+    from changebank.core.audit import acting_as
 
     programme = _programme(args.programme)
-    if args.output == "-":
-        count = write_submissions_csv(programme, sys.stdout)
-    else:
-        with open(args.output, "w", encoding="utf-8-sig", newline="") as fh:
-            count = write_submissions_csv(programme, fh)
-        print(f"Wrote {count:,} submissions to {args.output}")
+    if args.what == "submissions":  # every submission as written, for staff (not redacted)
+        from changebank.share.exporters.csv import write_submissions_csv
+
+        if (args.output or "-") == "-":
+            write_submissions_csv(programme, sys.stdout)
+        else:
+            with open(args.output, "w", encoding="utf-8-sig", newline="") as fh:
+                count = write_submissions_csv(programme, fh)
+            print(f"Wrote {count:,} submissions to {args.output}")
+        return 0
+    if not args.format:
+        return _fail("say what to export: --format " + "|".join(EXPORT_FORMATS))
+    if not args.output or args.output == "-":
+        return _fail(f"--output FILE is needed for --format {args.format}")
+    output = Path(args.output)
+    if not output.parent.exists():
+        return _fail(f"{output.parent} does not exist")
+    with acting_as(label="command line"):
+        if args.format in ("csv", "xlsx", "json"):
+            from changebank.share.opendata import write_open_data
+
+            summary = write_open_data(programme, output, args.format)
+            print(summary.describe())
+        elif args.format in ("qdc", "qdpx"):
+            from changebank.share.refi import export_qdc, export_qdpx
+
+            if args.format == "qdc":
+                summary = export_qdc(programme, output)
+            else:
+                summary = export_qdpx(programme, output, redacted=args.redacted)
+            print(f"Wrote {output}")
+            print("\n".join(summary.lines()))
+        else:
+            from changebank.share.report import write_report
+
+            write_report(programme, output, args.format, published_only=args.published_only)
+            print(f"Wrote the {args.format.upper()} report of '{programme.slug}' to {output}")
     return 0
 
 
@@ -277,9 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(
-        name: str, func: Callable[[argparse.Namespace], int], help_text: str
+        name: str, func: Callable[[argparse.Namespace], int], help_text: str, epilog: str = ""
     ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=func.__doc__)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=func.__doc__,
+            epilog=epilog or None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(func=func)
         return p
 
@@ -327,10 +395,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--password", help="(or set CHANGEBANK_PASSWORD; asked for when neither is given)"
     )
 
-    p = add("export", cmd_export, "export submissions as CSV")
-    p.add_argument("what", choices=["submissions"])
+    p = add(
+        "export",
+        cmd_export,
+        "export open data, a REFI-QDA codebook or project, or the themed report",
+        epilog="formats:\n"
+        + "\n".join(f"  {k:<6} {v}" for k, v in EXPORT_FORMATS.items())
+        + "\n\n`changebank export submissions --programme P` writes every submission as "
+        "written (not redacted), for staff.",
+    )
+    p.add_argument("what", nargs="?", choices=["submissions"], help=argparse.SUPPRESS)
     p.add_argument("--programme", required=True)
-    p.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")
+    p.add_argument("--format", "-f", choices=list(EXPORT_FORMATS), metavar="FORMAT")
+    p.add_argument("--output", "-o", help="the file to write")
+    p.add_argument(
+        "--redacted", action="store_true", help="qdpx: redact personal data in the sources"
+    )
+    p.add_argument(
+        "--published-only",
+        action="store_true",
+        help="report: only the themes published in the catalogue",
+    )
 
     for name, func, text in [
         ("serve", cmd_serve, "serve the web application"),

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "changebank.understand",
     "changebank.decide",
     "changebank.evaluate",
+    "changebank.share",
 ]
 
 MIDDLEWARE = [
@@ -135,6 +136,10 @@ NODE_MODULES = Path(
 )
 STATICFILES_DIRS = [d for d in [NODE_MODULES / "nhsuk-frontend" / "dist" / "nhsuk"] if d.is_dir()]
 WHITENOISE_USE_FINDERS = True
+# The NHS.UK stylesheet refers to its icons at /assets/images/…: serve the package's folder at the
+# site root too (only public, static design-system files live there).
+_NHSUK_DIST = NODE_MODULES / "nhsuk-frontend" / "dist" / "nhsuk"
+WHITENOISE_ROOT = str(_NHSUK_DIST) if _NHSUK_DIST.is_dir() else None
 
 MEDIA_ROOT = DATA_DIR / "uploads"
 

@@ -1,6 +1,9 @@
 """URL map: one include per stage of the journey."""
 
 from django.urls import include, path
+from django.views.generic import RedirectView
+
+from changebank.share.api import api
 
 urlpatterns = [
     path("", include("changebank.core.urls")),
@@ -8,6 +11,9 @@ urlpatterns = [
     path("", include("changebank.understand.urls")),
     path("", include("changebank.decide.urls")),
     path("", include("changebank.evaluate.urls")),
+    path("", include("changebank.share.urls")),
+    path("api/v1/", RedirectView.as_view(pattern_name="share:api_docs")),
+    path("api/v1/", api.urls),
 ]
 
 handler403 = "changebank.core.views.forbidden"

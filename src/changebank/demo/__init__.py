@@ -78,6 +78,9 @@ def load_demo() -> list[str]:
                 "organiser": "Demo data: NEAS and NHFT via pxtextmining",
                 "visibility": Programme.Visibility.PUBLIC,
                 "accepting_submissions": False,
+                # The comments are already published (pxtextmining, MIT): quote and share them,
+                # redacted, without a per-comment consent flag.
+                "publication_basis": "all",
             },
         )
         if not ImportBatch.objects.filter(
