@@ -61,6 +61,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_workspace.py
 	$(BIN)/python benchmarks/bench_opinion.py
 	$(BIN)/python benchmarks/bench_voting.py
+	$(BIN)/python benchmarks/bench_redaction.py
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache

@@ -106,6 +106,8 @@ def test_demo_is_idempotent(tmp_path):
     second = run(tmp_path, "demo", "--no-serve").stdout
     assert "already loaded" in second and "already analysed" in second
     assert "Demo evaluation already there" in second
+    assert "Published" in first and "demo themes in the catalogue" in first
+    assert "Demo themes already published" in second
 
 
 def test_import_a_document(tmp_path):
@@ -161,6 +163,8 @@ def test_demo_serves_the_home_page_a_programme_and_the_form(tmp_path):
         assert "What change made during COVID-19 would you keep?" in form
         evaluations = urllib.request.urlopen(base + "/evaluations/").read().decode()
         assert "Illustration: patient experience before and after go-live" in evaluations
+        catalogue = urllib.request.urlopen(base + "/catalogue/").read().decode()
+        assert "people raised this" in catalogue
         css = urllib.request.urlopen(base + "/static/nhsuk-frontend.min.css")
         assert css.status == 200 and "text/css" in css.headers["Content-Type"]
     finally:

@@ -139,6 +139,7 @@ def load_demo() -> list[str]:
 
     lines.append(analyse_demo(fft))
     lines.append(evaluate_demo(fft))
+    lines.append(publish_demo(fft))
 
     for username, role, password in DEMO_USERS:
         user, created = User.objects.get_or_create(username=username)
@@ -268,3 +269,19 @@ def evaluate_demo(programme: object) -> str:
             MetricValue(metric=metric, period=month, value=value) for month, value in series
         )
     return f"Demo evaluation published with {len(series)} monthly points: /evaluations/"
+
+
+def publish_demo(programme: object) -> str:
+    """Publish the demo programme's themes in the public catalogue, once."""
+    from changebank.core.audit import acting_as
+    from changebank.share.models import PublishedTheme
+
+    themes = programme.themes.filter(publication__isnull=True)  # type: ignore[attr-defined]
+    if PublishedTheme.objects.filter(theme__programme=programme).exists():
+        return "Demo themes already published."
+    with acting_as(label="demo"):
+        count = 0
+        for theme in themes:
+            PublishedTheme.objects.create(theme=theme)
+            count += 1
+    return f"Published {count} demo themes in the catalogue: /catalogue/"
