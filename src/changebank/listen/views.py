@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import shutil
@@ -12,11 +11,9 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from changebank.core import ratelimit
@@ -35,8 +32,9 @@ from .importers import ImportFileError, open_source, propose_mapping
 from .importers.loader import ImportRejected, import_file
 from .importers.mapping import ROLES, ColumnMapping
 from .ingest import add_document, is_document
-from .models import Document, ImportBatch, Programme, Respondent, Submission, new_reference
+from .models import Document, ImportBatch, Programme, Submission
 from .search import filter_submissions, search_terms
+from .taking_part import form_rate_scope, save_answers
 
 PAGE_SIZE = 50
 
@@ -69,10 +67,6 @@ def programme_detail(request: HttpRequest, slug: str) -> HttpResponse:
 # --- the public form ------------------------------------------------------------------------------
 
 
-def _form_scope(programme: Programme) -> str:
-    return f"form-rate:{programme.pk}"
-
-
 @require_http_methods(["GET", "POST"])
 def take_part(request: HttpRequest, slug: str) -> HttpResponse:
     programme = _programme_for(request, slug)
@@ -84,7 +78,7 @@ def take_part(request: HttpRequest, slug: str) -> HttpResponse:
         )
     if request.method == "POST":
         if ratelimit.limit_reached(
-            request, _form_scope(programme), settings.CHANGEBANK_FORM_RATE_LIMIT
+            request, form_rate_scope(programme), settings.CHANGEBANK_FORM_RATE_LIMIT
         ):
             return render(
                 request,
@@ -98,8 +92,8 @@ def take_part(request: HttpRequest, slug: str) -> HttpResponse:
             )
         form = SubmissionForm(programme, request.POST)
         if form.is_valid():
-            reference = _save_form(programme, form)
-            ratelimit.count(request, _form_scope(programme))
+            reference = save_answers(programme, form)
+            ratelimit.count(request, form_rate_scope(programme))
             request.session[f"reference-{programme.pk}"] = reference
             return redirect("listen:take_part_done", slug=programme.slug)
     else:
@@ -115,57 +109,6 @@ def take_part(request: HttpRequest, slug: str) -> HttpResponse:
             "page_title": ("Error: " if form.errors else "") + f"Take part: {programme.title}",
         },
     )
-
-
-def _save_form(programme: Programme, form: SubmissionForm) -> str:
-    data = form.cleaned_data
-    reference = new_reference()
-    while Submission.objects.filter(reference=reference).exists():
-        reference = new_reference()
-    equality = {
-        label: data[f"eq_{key}"]
-        for key, (label, _) in EQUALITY_QUESTIONS.items()
-        if data.get(f"eq_{key}")
-    }
-    answers = {
-        q.prompt: data[f"q_{q.key}"]
-        for q in form.questions
-        if q.kind != q.Kind.FREE_TEXT and data.get(f"q_{q.key}")
-    }
-    workstream = (
-        programme.workstreams.filter(pk=data["workstream"]).first()
-        if data.get("workstream")
-        else None
-    )
-    now = timezone.now()
-    with transaction.atomic():
-        respondent = Respondent.objects.create(
-            programme=programme,
-            role=data.get("role") or "",
-            organisation=data.get("organisation", ""),
-            sector=data.get("sector") or "",
-            equality=equality,
-        )
-        for q in form.free_text_questions():
-            text = data.get(f"q_{q.key}")
-            if not text:
-                continue
-            Submission.objects.create(
-                programme=programme,
-                question=q,
-                respondent=respondent,
-                workstream=workstream,
-                text=text,
-                answers=answers,
-                source=Submission.Source.FORM,
-                received_at=now,
-                moderation_status=Submission.Moderation.PENDING,
-                consent_given=bool(data.get("consent")) if programme.consent_text else None,
-                consent_wording=programme.consent_text,
-                reference=reference,
-                dedupe_key=hashlib.sha256(f"form:{reference}:{q.key}".encode()).hexdigest(),
-            )
-    return reference
 
 
 def take_part_done(request: HttpRequest, slug: str) -> HttpResponse:

@@ -22,7 +22,7 @@ from pydantic import ConfigDict
 from changebank.core import ratelimit
 from changebank.listen.forms import EQUALITY_QUESTIONS, PREFER_NOT, SECTORS, SubmissionForm
 from changebank.listen.models import Programme, Question, Role
-from changebank.listen.views import _form_scope, _save_form
+from changebank.listen.taking_part import form_rate_scope, save_answers
 
 from .schemas import (
     NO_NUL,
@@ -250,7 +250,7 @@ def submit(request: HttpRequest, payload: SubmissionIn, slug: str = SLUG_PATH) -
     if not programme.is_open():
         raise HttpError(409, "This programme is not taking submissions now.")
     limit = settings.CHANGEBANK_FORM_RATE_LIMIT
-    if ratelimit.limit_reached(request, _form_scope(programme), limit):
+    if ratelimit.limit_reached(request, form_rate_scope(programme), limit):
         raise HttpError(429, f"Too many responses from this address: at most {limit} an hour.")
     data, problems = _form_data(programme, payload)
     form = SubmissionForm(programme, data)
@@ -261,7 +261,7 @@ def submit(request: HttpRequest, payload: SubmissionIn, slug: str = SLUG_PATH) -
             for message in messages
         ]
         raise ValidationError(problems)
-    reference = _save_form(programme, form)
-    ratelimit.count(request, _form_scope(programme))
+    reference = save_answers(programme, form)
+    ratelimit.count(request, form_rate_scope(programme))
     n = programme.submissions.filter(reference=reference).count()
     return Status(201, {"reference": reference, "programme": programme.slug, "submissions": n})
