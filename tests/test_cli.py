@@ -103,6 +103,34 @@ def test_demo_is_idempotent(tmp_path):
     assert "Demo evaluation published with 16 monthly points" in first
     points = db.execute("SELECT count(*) FROM evaluate_metricvalue").fetchone()[0]
     assert points == 16
+    # REFI-QDA on all the demo data: export, import into a new programme, export again: the same
+    # project (apart from dates and the project's name), valid against the schema
+    import zipfile
+
+    import xmlschema
+    from lxml import etree
+
+    from tests.conftest import shared
+
+    def project(path):
+        with zipfile.ZipFile(path) as z:
+            root = etree.fromstring(z.read("project.qde"))
+        for el in root.iter():
+            for attr in ("creationDateTime", "modifiedDateTime"):
+                el.attrib.pop(attr, None)
+        root.set("name", "-")
+        return root
+
+    first_qdpx, second_qdpx = tmp_path / "first.qdpx", tmp_path / "second.qdpx"
+    run(tmp_path, "export", "--programme", "fft-demo", "--format", "qdpx", "-o", str(first_qdpx))
+    run(tmp_path, "programme", "create", "--title", "Demo copy", "--slug", "demo-copy")
+    report = run(tmp_path, "import", str(first_qdpx), "--programme", "demo-copy").stdout
+    assert "3,000 submissions added" in report and "Nothing in the file was lost." in report, report
+    run(tmp_path, "export", "--programme", "demo-copy", "--format", "qdpx", "-o", str(second_qdpx))
+    xmlschema.XMLSchema(str(shared("refi-qda", "Project-mrt2019.xsd"))).validate(
+        project(first_qdpx)
+    )
+    assert etree.tostring(project(first_qdpx)) == etree.tostring(project(second_qdpx))
     second = run(tmp_path, "demo", "--no-serve").stdout
     assert "already loaded" in second and "already analysed" in second
     assert "Demo evaluation already there" in second
