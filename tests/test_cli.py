@@ -214,3 +214,31 @@ def test_analyse_a_programme_and_run_the_worker(tmp_path):
     missing = run(tmp_path, "analyse", "--programme", "nope", check=False)
     assert missing.returncode == 2 and "no programme 'nope'" in missing.stderr
     assert "Ran 0 task(s)" in run(tmp_path, "worker", "--once").stdout
+
+
+def test_redaction_at_ingest_and_contributors_rights_from_the_command_line(tmp_path):
+    """Text is redacted when it comes in; staff can export it as written; a contributor's data
+    can be exported (subject access) and erased by reference; purge needs a retention period."""
+    import json
+
+    said = "The physio was brilliant so email me at jo.bloggs@example.com about the follow-up"
+    survey = tmp_path / "survey.csv"
+    other = "Parking was impossible at the weekend and the signs to the clinic were confusing"
+    survey.write_text(f"id,comment\n1,{said}\n2,{other}\n3,{other} again\n")
+    run(tmp_path, "init")
+    run(tmp_path, "programme", "create", "--title", "Rights", "--slug", "rights")
+    run(tmp_path, "import", str(survey), "--programme", "rights")
+    redacted = run(tmp_path, "export", "submissions", "--programme", "rights").stdout
+    assert "jo.bloggs@example.com" not in redacted and "[EMAIL]" in redacted
+    written = run(tmp_path, "export", "submissions", "--programme", "rights", "--as-written")
+    assert "jo.bloggs@example.com" in written.stdout
+    reference = next(line.split(",")[0] for line in redacted.splitlines() if "[EMAIL]" in line)
+    held = json.loads(run(tmp_path, "subject-access", "--reference", reference).stdout)
+    assert "jo.bloggs@example.com" in json.dumps(held)
+    erased = run(tmp_path, "erase", "--reference", reference, "--yes").stdout
+    assert "1" in erased
+    after = run(tmp_path, "export", "submissions", "--programme", "rights").stdout
+    assert "physio" not in after and "Parking" in after
+    assert run(tmp_path, "erase", "--reference", reference, "--yes", check=False).returncode == 1
+    refused = run(tmp_path, "purge", "--programme", "rights", check=False)
+    assert refused.returncode != 0 and "no retention period" in refused.stderr

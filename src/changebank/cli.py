@@ -206,14 +206,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from changebank.core.audit import acting_as
 
     programme = _programme(args.programme)
-    if args.what == "submissions":  # every submission as written, for staff (not redacted)
+    if args.what == "submissions":  # every submission, for staff
         from changebank.share.exporters.csv import write_submissions_csv
 
         if (args.output or "-") == "-":
-            write_submissions_csv(programme, sys.stdout)
+            write_submissions_csv(programme, sys.stdout, as_written=args.as_written)
         else:
             with open(args.output, "w", encoding="utf-8-sig", newline="") as fh:
-                count = write_submissions_csv(programme, fh)
+                count = write_submissions_csv(programme, fh, as_written=args.as_written)
             print(f"Wrote {count:,} submissions to {args.output}")
         return 0
     if not args.format:
@@ -243,6 +243,82 @@ def cmd_export(args: argparse.Namespace) -> int:
 
             write_report(programme, output, args.format, published_only=args.published_only)
             print(f"Wrote the {args.format.upper()} report of '{programme.slug}' to {output}")
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    """Erase everything held under a contributor's reference number (their right to erasure).
+    The audit trail records the reference, the counts, who and when; never what was erased."""
+    from changebank.core.audit import acting_as
+    from changebank.listen.models import Submission
+    from changebank.listen.rights import erase
+
+    reference = args.reference.strip().upper()
+    held = Submission.objects.filter(reference=reference).count()
+    if not held:
+        print(f"Nothing is held under {reference}.")
+        return 1
+    if not args.yes:
+        answer = input(f"Erase {held:,} submission(s) held under {reference}? Type 'erase': ")
+        if answer.strip().lower() != "erase":
+            return _fail("nothing was erased")
+    with acting_as(label="command line"):
+        report = erase(reference)
+    print(report.summary())
+    return 0
+
+
+def cmd_subject_access(args: argparse.Namespace) -> int:
+    """Write everything held about a reference number as JSON (a subject-access request)."""
+    import json
+
+    from changebank.listen.rights import subject_access
+
+    data = json.dumps(subject_access(args.reference), ensure_ascii=False, indent=2)
+    if args.output:
+        Path(args.output).write_text(data + "\n", encoding="utf-8")
+        print(f"Wrote {args.output}")
+    else:
+        print(data)
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Delete submissions received longer ago than their programme's retention period (run it
+    daily, from cron or a timer). Programmes without a retention period are kept."""
+    from changebank.core.audit import acting_as
+    from changebank.listen.rights import purge
+
+    programme = _programme(args.programme) if args.programme else None
+    if programme is not None and not programme.retention_days:
+        return _fail(f"programme '{programme.slug}' has no retention period; nothing to purge")
+    with acting_as(label="changebank purge"):
+        result = purge(programme, dry_run=args.dry_run)
+    if not result:
+        print("No programme has a retention period; nothing was deleted.")
+    for slug, counts in result.items():
+        n = counts.get("submissions", 0)
+        verb = "would delete" if args.dry_run else "deleted"
+        print(f"{slug}: {verb} {n:,} submissions received before {counts['cutoff'][:10]}")
+    return 0
+
+
+def cmd_redact_existing(args: argparse.Namespace) -> int:
+    """Redact personal data in submissions stored before redaction at ingest (in batches). The
+    text as written is kept apart, for people allowed to see it."""
+    from changebank.core.audit import acting_as
+    from changebank.listen.models import Programme
+    from changebank.listen.privacy_ingest import redact_existing
+
+    programmes = (
+        [_programme(args.programme)] if args.programme else list(Programme.objects.order_by("slug"))
+    )
+    with acting_as(label="changebank redact-existing"):
+        for programme in programmes:
+            counts = redact_existing(programme)
+            print(
+                f"{programme.slug}: {counts['changed']:,} of {counts['checked']:,} submissions redacted"
+            )
     return 0
 
 
@@ -401,8 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
         "export open data, a REFI-QDA codebook or project, or the themed report",
         epilog="formats:\n"
         + "\n".join(f"  {k:<6} {v}" for k, v in EXPORT_FORMATS.items())
-        + "\n\n`changebank export submissions --programme P` writes every submission as "
-        "written (not redacted), for staff.",
+        + "\n\n`changebank export submissions --programme P [--as-written]` writes every "
+        "submission, for staff: redacted, or as written with --as-written.",
     )
     p.add_argument("what", nargs="?", choices=["submissions"], help=argparse.SUPPRESS)
     p.add_argument("--programme", required=True)
@@ -410,6 +486,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="the file to write")
     p.add_argument(
         "--redacted", action="store_true", help="qdpx: redact personal data in the sources"
+    )
+    p.add_argument(
+        "--as-written",
+        action="store_true",
+        help="submissions: the text as contributors wrote it, before redaction",
     )
     p.add_argument(
         "--published-only",
@@ -443,6 +524,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("worker", cmd_worker, "run queued background tasks (production)")
     p.add_argument("--once", action="store_true", help="run what is queued now, then stop")
+
+    p = add("erase", cmd_erase, "erase a contributor's data by reference number")
+    p.add_argument("--reference", required=True, help="for example CB-7K3M-Q9XD")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    p = add("subject-access", cmd_subject_access, "export everything held about a reference number")
+    p.add_argument("--reference", required=True)
+    p.add_argument("--output", "-o", help="the JSON file to write (default: standard output)")
+
+    p = add("purge", cmd_purge, "delete submissions past their programme's retention period")
+    p.add_argument("--programme", help="only this programme (default: every programme)")
+    p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+
+    p = add(
+        "redact-existing",
+        cmd_redact_existing,
+        "redact submissions stored before redaction at ingest",
+    )
+    p.add_argument("--programme", help="only this programme (default: every programme)")
 
     p = add("manage", cmd_manage, "run a Django management command")
     p.add_argument("rest", nargs=argparse.REMAINDER)

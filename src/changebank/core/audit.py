@@ -26,8 +26,12 @@ _actor: contextvars.ContextVar[tuple[Any, str]] = contextvars.ContextVar(
 
 #: Models whose single-object changes are audited, filled by :func:`audited`.
 AUDITED: set[type[models.Model]] = set()
-#: Fields never copied into the audit trail.
-SKIP_FIELDS = {"password", "search_text"}
+#: Fields never copied into the audit trail: by name, or as "app.model.field". Texts as
+#: written (``original_text``, a document's extracted text) hold personal data and are kept apart.
+SKIP_FIELDS = {"password", "search_text", "original_text", "listen.document.text"}
+_quiet: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "changebank_audit_quiet", default=False
+)
 
 
 def audited(cls: type[models.Model]) -> type[models.Model]:
@@ -46,6 +50,18 @@ def acting_as(user: Any = None, label: str | None = None) -> Iterator[None]:
         yield
     finally:
         _actor.reset(token)
+
+
+@contextlib.contextmanager
+def without_row_events() -> Iterator[None]:
+    """Inside the block, single-object deletes are not recorded one by one: for erasure and
+    retention, which must not copy what they delete into the trail and record one event with the
+    counts instead (through :func:`record`)."""
+    token = _quiet.set(True)
+    try:
+        yield
+    finally:
+        _quiet.reset(token)
 
 
 def current_actor() -> tuple[Any, str]:
@@ -67,8 +83,9 @@ def _jsonable(value: Any) -> Any:
 def snapshot(instance: models.Model) -> dict[str, Any]:
     """The concrete field values of ``instance``, ready to store as JSON."""
     data = {}
+    label = instance._meta.label_lower
     for field in instance._meta.concrete_fields:
-        if field.name in SKIP_FIELDS:
+        if field.name in SKIP_FIELDS or f"{label}.{field.name}" in SKIP_FIELDS:
             continue
         data[field.attname] = _jsonable(getattr(instance, field.attname))
     return data
@@ -136,7 +153,7 @@ def _post_save(
 
 
 def _post_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    if sender in AUDITED:
+    if sender in AUDITED and not _quiet.get():
         record("delete", instance, before=snapshot(instance))
 
 

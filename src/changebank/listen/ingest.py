@@ -12,6 +12,7 @@ from django.db import transaction
 
 from .documents import extract, get_backend
 from .models import Document, Passage, Programme, Submission, new_reference
+from .privacy_ingest import text_fields
 
 TRANSCRIPT_KINDS = {"vtt", "srt", "audio"}
 AUDIO_SUFFIXES = {".wav", ".mp3", ".m4a", ".ogg", ".oga", ".flac"}
@@ -106,13 +107,14 @@ def add_document(
             ]
         )
         reference = new_reference()
+        names = programme.names_to_redact()
         Submission.objects.bulk_create(
             [
                 Submission(
                     programme=programme,
                     document=document,
                     passage=passage,
-                    text=passage.text,
+                    **text_fields(programme, passage.text, names=names),
                     source=source,
                     reference=reference,
                     received_at=document.uploaded_at,

@@ -68,6 +68,16 @@ class Programme(models.Model):
         help_text="Which submissions may be quoted in the catalogue and reports and included "
         "in open data (always redacted).",
     )
+    redact_names = models.TextField(
+        blank=True,
+        help_text="Names always to remove from what people write (staff, patients, places), one "
+        "per line; whole words, any case. Applies to submissions received from now on.",
+    )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Delete submissions this many days after they were received (empty: keep them).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -87,6 +97,10 @@ class Programme(models.Model):
         if self.opens_on and today < self.opens_on:
             return False
         return not (self.closes_on and today > self.closes_on)
+
+    def names_to_redact(self) -> tuple[str, ...]:
+        """The programme's list of names always to remove, one per line."""
+        return tuple(n.strip() for n in self.redact_names.splitlines() if n.strip())
 
 
 @audited
@@ -314,7 +328,20 @@ class Submission(models.Model):
     workstream = models.ForeignKey(
         Workstream, null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions"
     )
-    text = models.TextField()
+    text = models.TextField(
+        help_text="What they wrote, with personal data replaced by placeholders such as [EMAIL]."
+    )
+    original_text = models.TextField(
+        blank=True,
+        help_text="The text as written, kept only when redaction changed it; shown only to people "
+        "who may see originals (listen.view_original_text), never exported or published.",
+    )
+    redactions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The personal data replaced in the text: [{kind, start, end}] in the original "
+        "text's offsets.",
+    )
     answers = models.JSONField(
         default=dict, blank=True, help_text="Closed answers given alongside."
     )
@@ -345,6 +372,7 @@ class Submission(models.Model):
         permissions = [
             ("view_original_text", "Can see submissions as written, before redaction"),
             ("export_submissions", "Can export submissions"),
+            ("erase_submissions", "Can erase a contributor's data and export what is held"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -360,3 +388,8 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference}: {self.text[:60]}"
+
+    @property
+    def as_written(self) -> str:
+        """The text as written (only for people with ``listen.view_original_text``)."""
+        return self.original_text or self.text

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from .forms import EQUALITY_QUESTIONS, SubmissionForm
 from .models import Programme, Respondent, Submission, new_reference
+from .privacy_ingest import text_fields
 
 
 def form_rate_scope(programme: Programme) -> str:
@@ -39,6 +40,7 @@ def save_answers(programme: Programme, form: SubmissionForm) -> str:
         else None
     )
     now = timezone.now()
+    names = programme.names_to_redact()
     with transaction.atomic():
         respondent = Respondent.objects.create(
             programme=programme,
@@ -56,7 +58,7 @@ def save_answers(programme: Programme, form: SubmissionForm) -> str:
                 question=q,
                 respondent=respondent,
                 workstream=workstream,
-                text=text,
+                **text_fields(programme, text, names=names),
                 answers=answers,
                 source=Submission.Source.FORM,
                 received_at=now,

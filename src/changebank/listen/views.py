@@ -33,6 +33,7 @@ from .importers.loader import ImportRejected, import_file
 from .importers.mapping import ROLES, ColumnMapping
 from .ingest import add_document, is_document
 from .models import Document, ImportBatch, Programme, Submission
+from .privacy_ingest import highlight
 from .search import filter_submissions, search_terms
 from .taking_part import form_rate_scope, save_answers
 
@@ -170,11 +171,15 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .exclude(pk=submission.pk)
         .select_related("question")
     )
+    # redacted by default; the text as written only for people allowed to see it
+    original = request.user.has_perm("listen.view_original_text") and bool(submission.original_text)
     return render(
         request,
         "listen/submission_detail.html",
         {
             "submission": submission,
+            "text_html": highlight(submission, original=False),
+            "original_html": highlight(submission, original=True) if original else None,
             "siblings": siblings,
             "page_title": f"Submission {submission.reference}",
         },
@@ -258,6 +263,8 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "document": document,
             "page": passages,
+            # passages are the document as written: others see the redacted submissions
+            "can_see_original": request.user.has_perm("listen.view_original_text"),
             "page_title": document.title,
         },
     )

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_http_methods
 from changebank.core import ratelimit
 from changebank.core.permissions import needs_permission
 from changebank.listen.models import Question, Respondent, Role, Submission, new_reference
+from changebank.listen.privacy_ingest import text_fields
 from changebank.share.exporters.csv import neutralise
 
 from ..models import Helped, PulseResponse, TrackedChange
@@ -101,8 +102,10 @@ def save_pulse(tracked: TrackedChange, data: dict[str, Any]) -> PulseResponse:
     transaction. The submission waits for review like any answer of the public form."""
     programme = tracked.programme
     with transaction.atomic():
+        # the words are stored redacted (the original only on the submission, kept apart)
+        fields = text_fields(programme, data["text"]) if data["text"] else {"text": ""}
         response = PulseResponse.objects.create(
-            tracked=tracked, helped=data["helped"], text=data["text"], role=data["role"]
+            tracked=tracked, helped=data["helped"], text=fields["text"], role=data["role"]
         )
         if data["text"]:
             question, _ = Question.objects.get_or_create(
@@ -124,7 +127,7 @@ def save_pulse(tracked: TrackedChange, data: dict[str, Any]) -> PulseResponse:
                 programme=programme,
                 question=question,
                 respondent=respondent,
-                text=data["text"],
+                **fields,
                 answers={"helped": data["helped"], "role": data["role"]},
                 source=Submission.Source.PULSE,
                 received_at=response.received_at,

@@ -26,6 +26,7 @@ from django.utils.text import slugify
 from changebank.core import audit
 
 from ..models import ImportBatch, Programme, Question, Respondent, Role, Submission, new_reference
+from ..privacy_ingest import text_fields
 from .errors import ImportFileError, RowProblem
 from .mapping import ColumnMapping, propose_mapping
 from .sources import FormulaCell, RowWidthError, Source, open_source, to_text
@@ -398,6 +399,7 @@ class _Writer:
         self.questions: dict[str, Question] = {}
         self.workstreams: dict[str, Any] = {}
         self.pending: list[_Row] = []
+        self.names = programme.names_to_redact()
 
     def add(self, row: _Row) -> None:
         self.pending.append(row)
@@ -416,13 +418,14 @@ class _Writer:
                 items.append((_dedupe_key(row.identity, q, header), q, text, header))
             keyed.append((row, items))
         keys = [k for _, items in keyed for k, _, _, _ in items]
+        # compared with the text as written (the stored text is redacted)
         existing = {
-            key: (text, batch_id, source_row)
-            for key, text, batch_id, source_row in Submission.objects.filter(
+            key: (original or text, batch_id, source_row)
+            for key, text, original, batch_id, source_row in Submission.objects.filter(
                 programme=self.programme, dedupe_key__in=keys
             )
             .order_by()
-            .values_list("dedupe_key", "text", "import_batch_id", "source_row")
+            .values_list("dedupe_key", "text", "original_text", "import_batch_id", "source_row")
         }
         ids = {r.respondent_key for r, _ in keyed if r.respondent_key}
         respondents = {
@@ -459,7 +462,7 @@ class _Writer:
                         programme=self.programme,
                         question=question,
                         respondent=respondent,
-                        text=text,
+                        **text_fields(self.programme, text, names=self.names),
                         answers=row.answers,
                         source=Submission.Source.IMPORT,
                         received_at=row.received_at or self.batch.started_at,

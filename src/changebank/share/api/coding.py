@@ -502,7 +502,7 @@ def list_submissions(
             "id": s.pk,
             "reference": s.reference,
             "question": s.question.key if s.question else None,
-            "text": s.text if original else public_text(s.text),
+            "text": (s.original_text or s.text) if original else public_text(s.text),
             "redacted": not original,
             "source": s.source,
             "received_at": s.received_at,

@@ -33,8 +33,11 @@ COLUMNS = [
 ]
 
 
-def write_submissions_csv(programme: Any, out: TextIO) -> int:
-    """Write every submission of ``programme`` to ``out``; return how many rows were written."""
+def write_submissions_csv(programme: Any, out: TextIO, *, as_written: bool = False) -> int:
+    """Write every submission of ``programme`` to ``out``; return how many rows were written.
+
+    The text is the redacted text stored at ingest; ``as_written=True`` gives the text as the
+    contributor wrote it, for people allowed to see it."""
     from changebank.listen.models import Submission
 
     writer = csv.writer(out)
@@ -54,7 +57,7 @@ def write_submissions_csv(programme: Any, out: TextIO) -> int:
                     s.reference,
                     s.pk,
                     s.question.prompt if s.question else "",
-                    s.text,
+                    (s.original_text or s.text) if as_written else s.text,
                     s.source,
                     s.received_at.isoformat(),
                     s.moderation_status,

@@ -61,6 +61,7 @@ from changebank.listen.models import (
     Workstream,
     new_reference,
 )
+from changebank.listen.privacy_ingest import map_offset, text_fields
 from changebank.understand.models import Code, CodeAssignment, CodeSpan, Origin, Theme
 
 from . import export as ex
@@ -864,13 +865,21 @@ class _ProjectImport:
                 self.report.lose("descriptions of sources")
             self.report.lose("notes (memos) on sources", len(_kids(src, "NoteRef")))
             codings = self._codings(src, text)
+            # personal data is redacted at ingest: the codings move onto the redacted text
+            redacted = text_fields(self.programme, text, names=self.programme.names_to_redact())
+            if redacted["redactions"]:
+                marks = redacted["redactions"]
+                codings = [
+                    (code, origin, user, map_offset(marks, s), map_offset(marks, e, end=True))
+                    for code, origin, user, s, e in codings
+                ]
             fields = self._submission_fields(self._named_values(src))
             received = parse_datetime(src.get("creationDateTime") or "") or timezone.now()
             if timezone.is_naive(received):
                 received = timezone.make_aware(received, dt.UTC)
             sub = Submission(
                 programme=self.programme,
-                text=text,
+                **redacted,
                 source=Submission.Source.IMPORT,
                 received_at=received,
                 reference=fields.pop("reference", None) or new_reference(),

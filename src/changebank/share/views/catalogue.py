@@ -41,6 +41,7 @@ from changebank.listen.models import (
     Submission,
     new_reference,
 )
+from changebank.listen.privacy_ingest import text_fields
 from changebank.understand.models import Theme
 
 from .. import catalogue
@@ -289,7 +290,7 @@ def _save_experience(theme: Theme, form: ExperienceForm) -> str:
             programme=programme,
             question=question,
             respondent=respondent,
-            text=data["text"],
+            **text_fields(programme, data["text"]),
             answers={"Added to the published theme": theme.label},
             source=Submission.Source.EXPERIENCE,
             received_at=timezone.now(),

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from changebank.core.permissions import needs_permission
 from changebank.listen.models import Role, Submission
+from changebank.listen.privacy_ingest import highlight
 
 from .. import board
 from ..forms import CodedSubmissionFilterForm
@@ -190,6 +191,10 @@ def code_submission(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             "programme": programme,
             "submission": submission,
             "segments": _segments(submission.text or "", [s for s, _ in spans]),
+            # the text is coded redacted; the original only for those allowed to see it
+            "original_html": highlight(submission, original=True)
+            if submission.original_text and request.user.has_perm("listen.view_original_text")
+            else None,
             "spans": spans,
             "attributes": _attributes(submission),
             "assignments": assignments,
