@@ -17,6 +17,7 @@ import json
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,10 +139,31 @@ def detect_encoding(path: Path, name: str) -> str:
     (checked in a streaming pass), else cp1252, as Excel on Windows writes."""
     with path.open("rb") as fh:
         head = fh.read(4)
-        if head.startswith(codecs.BOM_UTF8):
-            return "utf-8-sig"
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16"
+        bom = (
+            "utf-8-sig"
+            if head.startswith(codecs.BOM_UTF8)
+            else "utf-16"
+            if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+            else ""
+        )
+        if bom:
+            # A byte-order mark says what the file should be; check that all of it is.
+            fh.seek(0)
+            decoder = codecs.getincrementaldecoder(bom)()
+            offset = 0
+            try:
+                while chunk := fh.read(1024 * 1024):
+                    decoder.decode(chunk)
+                    offset += len(chunk)
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as exc:
+                kind = "UTF-8" if bom == "utf-8-sig" else "UTF-16"
+                raise ImportFileError(
+                    name,
+                    f"starts with a {kind} byte-order mark but is not valid {kind} (near byte "
+                    f"{offset + exc.start:,}); save it again as 'CSV UTF-8' and try again",
+                ) from None
+            return bom
         fh.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         try:
@@ -526,6 +548,10 @@ def _open_json(path: Path, name: str) -> Source:
                     yield number, obj
             except ijson.JSONError as exc:
                 raise ImportFileError(name, f"is not valid JSON: {exc}", row=number + 1) from None
+            except UnicodeDecodeError as exc:
+                raise ImportFileError(
+                    name, f"is not valid UTF-8 text ({exc.reason})", row=number + 1
+                ) from None
 
     return _object_source(path, name, "json", objects, "utf-8")
 
@@ -550,8 +576,14 @@ def _open_themefinder_zip(path: Path, name: str) -> Source:
                 raise ImportFileError(name, f"holds an unsafe path: {info.filename}")
             target = root.joinpath(*parts)
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, target.open("wb") as dst:
-                shutil.copyfileobj(src, dst)
+            try:
+                with zf.open(info) as src, target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+                tmp.cleanup()
+                raise ImportFileError(
+                    name, f"is a damaged zip archive ({info.filename}: {exc})"
+                ) from None
     layouts = {p.parent.parent for p in root.rglob("question_part_*/responses.jsonl")}
     if len(layouts) != 1:
         raise ImportFileError(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -183,7 +184,7 @@ class Qdpx:
         try:
             with self.zip.open(info) as fh:
                 return fh.read(limit)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
             raise RefiError(self.filename, f"{member} cannot be read: {exc}") from None
 
 
@@ -205,7 +206,7 @@ def open_qdpx(path: str | Path, filename: str | None = None) -> Qdpx:
     name = filename or path.name
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError):
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
         raise RefiError(
             name, "is not a REFI-QDA project (.qdpx): it is not a zip archive, or it is damaged"
         ) from None
@@ -228,7 +229,7 @@ def open_qdpx(path: str | Path, filename: str | None = None) -> Qdpx:
         try:
             with zf.open(project) as fh:
                 data = fh.read(MAX_PROJECT_BYTES + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
             raise RefiError(name, f"its project.qde cannot be read: {exc}") from None
         tree = parse_xml(data, f"{name} (project.qde)")
         check_schema(tree, "qdpx", f"{name} (project.qde)")
