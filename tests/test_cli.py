@@ -39,6 +39,14 @@ def test_every_command_has_help(tmp_path):
         "export",
         "serve",
         "demo",
+        "analyse",
+        "worker",
+        "erase",
+        "subject-access",
+        "purge",
+        "redact-existing",
+        "backup",
+        "restore",
         "manage",
     ]:
         assert command in top

@@ -43,7 +43,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     if not key_file.exists() and not os.environ.get("CHANGEBANK_SECRET_KEY"):
         import secrets
 
-        key_file.write_text(secrets.token_urlsafe(50))
+        # Created readable by its owner only from the first byte (no window before a chmod).
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(50))
         key_file.chmod(0o600)
     call_command("migrate", interactive=False, verbosity=1 if args.verbose else 0)
     print(f"Database ready: {settings.DATABASES['default']['NAME']}")
@@ -383,14 +386,52 @@ def cmd_worker(args: argparse.Namespace) -> int:
     With the embedded default (CHANGEBANK_TASKS_IN_PROCESS=1) the web process runs tasks itself
     and no worker is needed.
     """
-    from changebank.core.tasks import run_pending, work_forever
+    from changebank.core.tasks import recover_interrupted, run_pending, work_forever
 
     if args.once:
+        recovered = recover_interrupted()
+        if recovered:
+            print(f"Queued again {recovered} task(s) left running by a stopped worker.")
         print(f"Ran {run_pending()} task(s).")
         return 0
     print("changebank worker is waiting for tasks (Ctrl+C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         work_forever()
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Back up the database to FILE while changebank keeps running: SQLite's online backup API
+    (checked with PRAGMA integrity_check), or pg_dump for PostgreSQL.
+
+    With --media, FILE is a tar archive (.tar, or .tar.gz) holding the database and the uploaded
+    files (documents and recordings).
+    """
+    from changebank.core.backup import BackupError, backup
+
+    try:
+        result = backup(Path(args.file), media=args.media)
+    except BackupError as exc:
+        return _fail(str(exc), 1)
+    print(result.summary())
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Replace the database (and, from a --media archive, the uploaded files) with a backup.
+
+    The backup is checked first (a changebank database that passes SQLite's integrity check);
+    the database it replaces is kept beside it as <name>.before-restore-<time>. Stop the server
+    and workers first: restore refuses while another process has the database open, unless
+    --force. Run 'changebank init' afterwards if the backup is older than this changebank.
+    """
+    from changebank.core.backup import BackupError, restore
+
+    try:
+        result = restore(Path(args.file), force=args.force)
+    except BackupError as exc:
+        return _fail(str(exc), 1)
+    print("\n".join(result.lines()))
     return 0
 
 
@@ -543,6 +584,18 @@ def build_parser() -> argparse.ArgumentParser:
         "redact submissions stored before redaction at ingest",
     )
     p.add_argument("--programme", help="only this programme (default: every programme)")
+
+    p = add("backup", cmd_backup, "back up the database (and uploads) to a file")
+    p.add_argument("file", help="the file to write (with --media: a .tar or .tar.gz archive)")
+    p.add_argument("--media", action="store_true", help="also the uploaded files, in a tar archive")
+
+    p = add("restore", cmd_restore, "replace the database (and uploads) with a backup")
+    p.add_argument("file", help="a file written by 'changebank backup'")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="restore even though the database is in use or the backup is from a newer changebank",
+    )
 
     p = add("manage", cmd_manage, "run a Django management command")
     p.add_argument("rest", nargs=argparse.REMAINDER)

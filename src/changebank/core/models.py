@@ -57,6 +57,9 @@ class Task(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(
+        max_length=120, blank=True, help_text="The worker running it: host:process id."
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -12,6 +12,8 @@ progress with ``task.report(percent, stage)`` and returns a JSON-able result.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import traceback
@@ -58,7 +60,10 @@ def enqueue(name: str, *, created_by: Any = None, start: bool = True, **params: 
 def claim(pk: int) -> Task | None:
     """Take a queued task, atomically: None if another worker has it or it has already run."""
     claimed = Task.objects.filter(pk=pk, status=Task.Status.QUEUED).update(
-        status=Task.Status.RUNNING, started_at=timezone.now(), stage="Starting"
+        status=Task.Status.RUNNING,
+        started_at=timezone.now(),
+        stage="Starting",
+        claimed_by=worker_id(),
     )
     return Task.objects.get(pk=pk) if claimed else None
 
@@ -115,6 +120,7 @@ def run_pending(limit: int | None = None) -> int:
 def _drain() -> None:
     global _thread
     try:
+        recover_interrupted()  # tasks a killed web process left running start again
         while True:
             close_old_connections()
             if run_pending(limit=1) == 0:
@@ -151,8 +157,43 @@ def work_forever(poll_seconds: float = 2.0, stop: Callable[[], bool] = lambda: F
             time.sleep(poll_seconds)
 
 
-def recover_interrupted() -> int:
-    """Tasks left running by a process that stopped are queued again."""
-    return Task.objects.filter(status=Task.Status.RUNNING).update(
-        status=Task.Status.QUEUED, stage="Queued again after an interruption"
+def worker_id() -> str:
+    """This process, as ``host:pid``: recorded on the tasks it claims."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_gone(claimed_by: str) -> bool:
+    """True when ``claimed_by`` names a process of this machine that no longer exists, or is
+    empty (a task claimed before workers were recorded)."""
+    host, _, pid = claimed_by.rpartition(":")
+    if not claimed_by:
+        return True
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's worker: it cannot be checked from here
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it exists, under another user
+    return False
+
+
+def recover_interrupted(*, other_hosts: bool = False) -> int:
+    """Queue again the tasks left running by a worker that has stopped (killed, crashed, the
+    machine restarted): on this machine, those whose process no longer exists. A task that a live
+    worker is running is left alone, so a worker starting up never takes another's task. Tasks
+    claimed on other machines are queued again only with ``other_hosts=True`` (when you know
+    those workers are gone)."""
+    gone = [
+        pk
+        for pk, claimed_by in Task.objects.filter(status=Task.Status.RUNNING).values_list(
+            "pk", "claimed_by"
+        )
+        if other_hosts or _process_gone(claimed_by)
+    ]
+    if not gone:
+        return 0
+    return Task.objects.filter(pk__in=gone, status=Task.Status.RUNNING).update(
+        status=Task.Status.QUEUED, stage="Queued again after an interruption", claimed_by=""
     )
