@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from changebank.core import ratelimit
 from changebank.listen.models import Programme
 
 
@@ -15,8 +19,25 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 class LoginView(auth_views.LoginView):
+    """Sign-in, with failed attempts limited per address and hour against password guessing."""
+
     template_name = "core/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        limit = getattr(settings, "CHANGEBANK_LOGIN_RATE_LIMIT", 20)
+        if ratelimit.limit_reached(request, "login-failed", limit):
+            return render(
+                request,
+                "core/login_limited.html",
+                {"page_title": "Too many attempts to sign in", "limit": limit},
+                status=429,
+            )
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        ratelimit.count(self.request, "login-failed")
+        return super().form_invalid(form)
 
 
 class LogoutView(auth_views.LogoutView):
