@@ -22,8 +22,18 @@ PRODUCTION = {
 }
 
 
+def clean_environ() -> dict[str, str]:
+    """This process's environment without the test run's own settings: no CHANGEBANK_* and no
+    DJANGO_ALLOW_ASYNC_UNSAFE (the browser tests set it here; check --deploy rightly refuses it)."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CHANGEBANK_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
+
+
 def run_python(code: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("CHANGEBANK_")}
+    full = clean_environ()
     full.update(
         env, CHANGEBANK_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="changebank.settings"
     )
@@ -102,7 +112,7 @@ def test_hsts_header_when_https(tmp_path):
 
 
 def test_check_deploy_passes_in_production(tmp_path):
-    full = {k: v for k, v in os.environ.items() if not k.startswith("CHANGEBANK_")}
+    full = clean_environ()
     full.update(PRODUCTION, CHANGEBANK_DATA_DIR=str(tmp_path))
     out = subprocess.run(
         [
@@ -123,7 +133,7 @@ def test_check_deploy_passes_in_production(tmp_path):
 
 
 def test_check_deploy_fails_with_debug_on(tmp_path):
-    full = {k: v for k, v in os.environ.items() if not k.startswith("CHANGEBANK_")}
+    full = clean_environ()
     full.update(PRODUCTION, CHANGEBANK_DEBUG="1", CHANGEBANK_DATA_DIR=str(tmp_path))
     out = subprocess.run(
         [
@@ -166,7 +176,7 @@ def test_production_without_a_secret_key_refuses_to_start(tmp_path):
 
 
 def test_init_writes_the_key_file_readable_by_the_owner_only(tmp_path):
-    full = {k: v for k, v in os.environ.items() if not k.startswith("CHANGEBANK_")}
+    full = clean_environ()
     full["CHANGEBANK_DATA_DIR"] = str(tmp_path)
     out = subprocess.run(
         [str(Path(sys.executable).parent / "changebank"), "init"],
