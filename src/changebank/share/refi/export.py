@@ -353,26 +353,10 @@ def export_qdc(programme: Programme, path: str | Path) -> ExportSummary:
                 )
             w.nl()
             if book.also:
-                with w.element("Sets"):
-                    for theme in book.themes:
-                        members = book.also.get(theme.pk)
-                        if not members:
-                            continue
-                        tguid = ids.theme(theme.pk)
-                        with w.element(
-                            "Set",
-                            {
-                                "guid": derived("also-in", tguid),
-                                "name": ALSO_IN_PREFIX + theme.label,
-                            },
-                        ):
-                            w.leaf(
-                                "Description", text=ALSO_IN_DESCRIPTION.format(label=theme.label)
-                            )
-                            for code in members:
-                                w.leaf("MemberCode", {"guid": ids.code(code.pk)})
-                        summary.sets += 1
-                w.nl()
+                # the codebook schema names a member code by "guid"
+                summary.sets += _write_also_in_sets(
+                    w, book, ids, lambda code: {"guid": ids.code(code.pk)}
+                )
     summary.themes = len(book.themes)
     summary.codes = sum(len(v) for v in book.codes_by_theme.values()) + len(book.loose)
     summary.remarks += _also_in_remark(book)
@@ -666,27 +650,10 @@ def export_qdpx(programme: Programme, path: str | Path, *, redacted: bool = Fals
                     summary.notes = len(meaning_notes)
                     # Sets: codes also under another theme
                     if book.also:
-                        with w.element("Sets"):
-                            for theme in book.themes:
-                                members = book.also.get(theme.pk)
-                                if not members:
-                                    continue
-                                tguid = ids.theme(theme.pk)
-                                with w.element(
-                                    "Set",
-                                    {
-                                        "guid": derived("also-in", tguid),
-                                        "name": ALSO_IN_PREFIX + theme.label,
-                                    },
-                                ):
-                                    w.leaf(
-                                        "Description",
-                                        text=ALSO_IN_DESCRIPTION.format(label=theme.label),
-                                    )
-                                    for code in members:
-                                        w.leaf("MemberCode", {"targetGUID": code_guid[code.pk]})
-                                summary.sets += 1
-                        w.nl()
+                        # the project schema names a member code by "targetGUID"
+                        summary.sets += _write_also_in_sets(
+                            w, book, ids, lambda code: {"targetGUID": code_guid[code.pk]}
+                        )
                     if programme.description:
                         w.leaf("Description", text=programme.description)
                         w.nl()
@@ -894,3 +861,25 @@ def _not_in_project(programme: Programme, book: _Book, redacted: bool) -> dict[s
             subs.count() - publishable(programme).count()
         )
     return out
+
+
+def _write_also_in_sets(w: Any, book: Any, ids: Any, member: Any) -> int:
+    """One "Also in: <theme>" set per theme that holds codes whose home is another theme (REFI
+    gives a code one parent); ``member(code)`` is the MemberCode's attributes. Returns the count."""
+    count = 0
+    with w.element("Sets"):
+        for theme in book.themes:
+            members = book.also.get(theme.pk)
+            if not members:
+                continue
+            attrs = {
+                "guid": derived("also-in", ids.theme(theme.pk)),
+                "name": ALSO_IN_PREFIX + theme.label,
+            }
+            with w.element("Set", attrs):
+                w.leaf("Description", text=ALSO_IN_DESCRIPTION.format(label=theme.label))
+                for code in members:
+                    w.leaf("MemberCode", member(code))
+            count += 1
+    w.nl()
+    return count
