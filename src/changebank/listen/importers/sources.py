@@ -14,6 +14,7 @@ import datetime as dt
 import decimal
 import io
 import json
+import re
 import shutil
 import tempfile
 import zipfile
@@ -34,6 +35,8 @@ SNIFF_BYTES = 256 * 1024
 
 csv.field_size_limit(CSV_FIELD_LIMIT)
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
 
 @dataclass
 class Column:
@@ -41,6 +44,12 @@ class Column:
     header: str
     question: str = ""
     samples: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Control characters (NUL above all, which PostgreSQL cannot store) never belong in a
+        # column's name; the loader cleans cell values the same way.
+        self.header = _CONTROL.sub("", self.header).strip() or f"column {self.index + 1}"
+        self.question = _CONTROL.sub("", self.question).strip()
 
     @property
     def label(self) -> str:
@@ -485,6 +494,7 @@ def _object_source(path: Path, name: str, fmt: str, objects: Any, encoding: str 
     if not keys:
         raise ImportFileError(name, "holds no records (expected objects with named fields)")
     columns = [Column(i, k) for i, k in enumerate(keys)]
+    _dedupe_headers(columns)  # names that differed only by control characters
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         for number, obj in objects():
@@ -493,7 +503,7 @@ def _object_source(path: Path, name: str, fmt: str, objects: Any, encoding: str 
             if unknown:
                 yield number, RowWidthError(number, len(flat), len(keys))
                 continue
-            yield number, [flat.get(c.header) for c in columns]
+            yield number, [flat.get(k) for k in keys]
 
     source = Source(path, name, fmt, encoding=encoding, header_rows=0, columns=columns, _rows=rows)
     _fill_samples(source)
