@@ -35,6 +35,7 @@ import common  # noqa: E402
 def setup_django(data_dir: Path) -> None:
     os.environ["CHANGEBANK_DATA_DIR"] = str(data_dir)
     os.environ["DJANGO_SETTINGS_MODULE"] = "changebank.settings"
+    os.environ.setdefault("CHANGEBANK_SECRET_KEY", "bench-fuzz-not-secret-" + "x" * 40)
     os.environ.pop("DATABASE_URL", None)
     import django
 

@@ -439,6 +439,7 @@ def run_child(mode: str, path: Path, timeout: float, extra: tuple[str, ...] = ()
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "changebank.settings",
+            "CHANGEBANK_SECRET_KEY": "bench-import-not-secret-" + "x" * 40,
             "CHANGEBANK_DATA_DIR": str(data_dir),
             "PYTHONHASHSEED": "0",
         }

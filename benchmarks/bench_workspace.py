@@ -506,6 +506,7 @@ def run_child(args: list[str], data_dir: Path, timeout: float) -> dict:
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "changebank.settings",
+            "CHANGEBANK_SECRET_KEY": "bench-workspace-not-secret-" + "x" * 40,
             "CHANGEBANK_DATA_DIR": str(data_dir),
             "CHANGEBANK_TASKS_IN_PROCESS": "0",
             "PYTHONHASHSEED": "0",

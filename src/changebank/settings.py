@@ -3,20 +3,35 @@
 Everything that differs between a laptop and production comes from the environment:
 
 - ``CHANGEBANK_DATA_DIR``: where the SQLite database, uploads and logs live (default ``./var``).
-- ``CHANGEBANK_SECRET_KEY``: required when ``CHANGEBANK_DEBUG`` is off and not running tests.
+- ``CHANGEBANK_SECRET_KEY``: the key that signs sessions and CSRF tokens. Without it the key comes
+  from the ``secret_key`` file that ``changebank init`` writes to the data folder; with neither,
+  changebank refuses to start (``ImproperlyConfigured``) unless ``CHANGEBANK_DEBUG`` is on or the
+  test suite is running, which use a random key for the process.
 - ``CHANGEBANK_DEBUG``: ``1`` for development.
 - ``CHANGEBANK_ALLOWED_HOSTS``: comma-separated host names.
 - ``DATABASE_URL``: ``postgres://user:pass@host:port/name`` for PostgreSQL; SQLite otherwise.
 - ``CHANGEBANK_TASKS_IN_PROCESS``: ``1`` (default) runs background tasks in a thread of the web
   process; ``0`` leaves them to ``changebank worker`` processes.
+- ``CHANGEBANK_HTTPS``: ``1`` for secure cookies, HSTS and redirects to HTTPS.
+- ``CHANGEBANK_PROXY_HEADERS``: ``1`` behind a reverse proxy (nginx) that sets
+  ``X-Forwarded-Proto`` and ``X-Forwarded-Host``: requests are taken as HTTPS when
+  ``X-Forwarded-Proto: https`` (``SECURE_PROXY_SSL_HEADER``) and their host from
+  ``X-Forwarded-Host`` (``USE_X_FORWARDED_HOST``). Only for a proxy that sets or strips both
+  headers on every request: a client could otherwise claim HTTPS or another host.
+- ``CHANGEBANK_CSRF_TRUSTED_ORIGINS``: comma-separated origins (``https://consult.example.org``)
+  trusted for unsafe requests (``CSRF_TRUSTED_ORIGINS``), when the site is reached under a
+  scheme or host other than the one the request says.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("CHANGEBANK_DATA_DIR", "var")).resolve()
@@ -29,10 +44,17 @@ if not SECRET_KEY:
     key_file = DATA_DIR / "secret_key"
     if key_file.exists():
         SECRET_KEY = key_file.read_text().strip()
-    else:
-        # A fresh random key for this process; `changebank init` writes one to the data folder so that
-        # sessions survive restarts.
-        SECRET_KEY = secrets.token_urlsafe(50)
+if not SECRET_KEY:
+    if not DEBUG and "pytest" not in sys.modules:
+        # Never a per-process key in production: each worker would sign sessions and CSRF tokens
+        # with its own key, and every restart would sign everyone out.
+        raise ImproperlyConfigured(
+            f"no secret key: set CHANGEBANK_SECRET_KEY, or run `changebank init`, which writes "
+            f"one to {DATA_DIR / 'secret_key'} (CHANGEBANK_DATA_DIR). For development only, "
+            "CHANGEBANK_DEBUG=1 uses a random key for each process."
+        )
+    # Development and the test suite: a fresh random key for this process.
+    SECRET_KEY = secrets.token_urlsafe(50)
 
 ALLOWED_HOSTS = [
     h.strip()
@@ -162,6 +184,12 @@ if os.environ.get("CHANGEBANK_HTTPS", "") == "1":
     SECURE_HSTS_SECONDS = 31_536_000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+if os.environ.get("CHANGEBANK_PROXY_HEADERS", "") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("CHANGEBANK_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

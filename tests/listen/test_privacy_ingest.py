@@ -342,3 +342,69 @@ def test_redact_existing_in_batches(open_programme):
     assert subs[1].text[span.start : span.end] == "about"
     assert redact_existing(open_programme) == {"checked": 5, "changed": 0}
     assert AuditEvent.objects.filter(action="redact_existing").count() == 2
+
+
+def test_redact_existing_applies_names_added_to_the_list_later(open_programme):
+    """A submission redacted at ingest gets the names added to the programme's list since, from
+    its original; earlier redactions, code spans and the analysts' restorations stay right."""
+    from changebank.listen.privacy_ingest import text_fields
+    from changebank.understand.models import Code, CodeAssignment, CodeSpan
+
+    written = "Ring 07700 900123 and ask Zebedee Quist about the clinic, or Beryl."
+    sub = Submission.objects.create(
+        programme=open_programme,
+        source="import",
+        reference="CB-AAAA-AAAZ",
+        dedupe_key="z",
+        **text_fields(open_programme, written),
+    )
+    assert sub.text == "Ring [PHONE] and ask Zebedee Quist about the clinic, or [NAME]."
+    code = Code.objects.create(programme=open_programme, label="Clinic")
+    a = CodeAssignment.objects.create(submission=sub, code=code)
+    at = sub.text.index("clinic")
+    CodeSpan.objects.create(assignment=a, start=at, end=at + 6)
+
+    open_programme.redact_names = "Beryl\nZebedee Quist"
+    open_programme.save()
+    assert redact_existing(open_programme) == {"checked": 1, "changed": 1}
+    sub.refresh_from_db()
+    assert sub.text == "Ring [PHONE] and ask [NAME] about the clinic, or [NAME]."
+    assert sub.original_text == written
+    assert [(r["kind"], written[r["start"] : r["end"]]) for r in sub.redactions] == [
+        ("PHONE", "07700 900123"),
+        ("NAME", "Zebedee Quist"),
+        ("NAME", "Beryl"),
+    ]
+    span = CodeSpan.objects.get()
+    assert sub.text[span.start : span.end] == "clinic"
+    assert str(highlight(sub, original=False)).count('<mark class="cb-redacted">') == 3
+    assert redact_existing(open_programme) == {"checked": 1, "changed": 0}
+
+    # An analyst judges the new one a false positive: running again does not redact it again.
+    restore(sub, 1)
+    sub.refresh_from_db()
+    assert sub.text == "Ring [PHONE] and ask Zebedee Quist about the clinic, or [NAME]."
+    assert redact_existing(open_programme) == {"checked": 1, "changed": 0}
+    sub.refresh_from_db()
+    assert "Zebedee Quist" in sub.text
+    span = CodeSpan.objects.get()
+    assert sub.text[span.start : span.end] == "clinic"
+
+
+def test_redact_existing_keeps_restorations_when_all_were_restored(open_programme):
+    from changebank.listen.privacy_ingest import text_fields
+
+    written = "Ask Beryl on ward 7."
+    sub = Submission.objects.create(
+        programme=open_programme,
+        source="import",
+        reference="CB-AAAA-AAAY",
+        dedupe_key="y",
+        **text_fields(open_programme, written),
+    )
+    restore(sub, 0)  # the only redaction: the text is the original again
+    sub.refresh_from_db()
+    assert sub.text == written and sub.original_text == ""
+    assert redact_existing(open_programme) == {"checked": 1, "changed": 0}
+    sub.refresh_from_db()
+    assert sub.text == written

@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from django.urls import reverse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +110,48 @@ def test_hsts_header_when_https(tmp_path):
     assert second == "301 https://example.org/accessibility/"
 
 
+BEHIND_A_PROXY = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "from django.test import RequestFactory; "
+    "from django.middleware.csrf import CsrfViewMiddleware, _get_new_csrf_string; "
+    "r = RequestFactory().get('/', HTTP_HOST='127.0.0.1:8000', HTTP_X_FORWARDED_PROTO='https', "
+    "HTTP_X_FORWARDED_HOST='example.org'); "
+    "print(r.is_secure(), r.get_host() if s.USE_X_FORWARDED_HOST else '-', s.CSRF_TRUSTED_ORIGINS); "
+    "token = _get_new_csrf_string(); "
+    "r = RequestFactory().post('/', {'csrfmiddlewaretoken': token}, secure=True, "
+    "HTTP_HOST='example.org', HTTP_ORIGIN='https://consult.example.org'); "
+    "r.COOKIES['csrftoken'] = token; "
+    "m = CsrfViewMiddleware(lambda r: None); m.process_request(r); "
+    "refused = m.process_view(r, lambda r: None, (), {}); "
+    "print(refused.status_code if refused else 'accepted')"
+)
+
+
+def test_behind_a_proxy_forwarded_headers_and_trusted_origins(tmp_path):
+    """CHANGEBANK_PROXY_HEADERS=1 trusts X-Forwarded-Proto and X-Forwarded-Host (nginx sets them);
+    CHANGEBANK_CSRF_TRUSTED_ORIGINS lets another origin post forms."""
+    hosts = {"CHANGEBANK_ALLOWED_HOSTS": "example.org,127.0.0.1"}
+    plain = run_python(BEHIND_A_PROXY, {**PRODUCTION, **hosts}, tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    first, status = plain.stdout.strip().splitlines()[-2:]
+    assert first == "False - []"  # the headers are ignored by default: a client could send them
+    assert status == "403"  # a form posted from another origin
+    proxied = run_python(
+        BEHIND_A_PROXY,
+        {
+            **PRODUCTION,
+            **hosts,
+            "CHANGEBANK_PROXY_HEADERS": "1",
+            "CHANGEBANK_CSRF_TRUSTED_ORIGINS": " https://consult.example.org, https://b.example ,",
+        },
+        tmp_path,
+    )
+    assert proxied.returncode == 0, proxied.stderr
+    first, status = proxied.stdout.strip().splitlines()[-2:]
+    assert first == "True example.org ['https://consult.example.org', 'https://b.example']"
+    assert status == "accepted"
+
+
 def test_check_deploy_passes_in_production(tmp_path):
     full = clean_environ()
     full.update(PRODUCTION, CHANGEBANK_DATA_DIR=str(tmp_path))
@@ -162,17 +203,39 @@ def test_secret_key_comes_from_the_environment(tmp_path):
     assert run_python(code, env, tmp_path).stdout.strip() == "from-the-key-file"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: settings.py says CHANGEBANK_SECRET_KEY is required when DEBUG is off, but lines "
-    "27-35 silently fall back to a random per-process key: each worker signs sessions and "
-    "CSRF tokens with a different key",
-)
 def test_production_without_a_secret_key_refuses_to_start(tmp_path):
     code = "import django; django.setup(); print('started')"
     env = {k: v for k, v in PRODUCTION.items() if k != "CHANGEBANK_SECRET_KEY"}
     out = run_python(code, env, tmp_path)
-    assert out.returncode != 0 and "CHANGEBANK_SECRET_KEY" in out.stderr
+    assert out.returncode != 0 and "started" not in out.stdout
+    assert "ImproperlyConfigured" in out.stderr and "CHANGEBANK_SECRET_KEY" in out.stderr
+    assert "changebank init" in out.stderr
+    # An empty key file is no key either.
+    (tmp_path / "secret_key").write_text("\n")
+    assert run_python(code, env, tmp_path).returncode != 0
+    # In development (DEBUG on) a random key for the process is enough.
+    out = run_python(code, {**env, "CHANGEBANK_DEBUG": "1"}, tmp_path)
+    assert out.returncode == 0 and "started" in out.stdout, out.stderr
+
+
+def test_commands_without_a_secret_key_say_to_run_init(tmp_path):
+    """Every command but init (and demo, which runs init) needs the key; init writes it."""
+    full = clean_environ()
+    full["CHANGEBANK_DATA_DIR"] = str(tmp_path)
+    changebank = str(Path(sys.executable).parent / "changebank")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [changebank, *args], env=full, capture_output=True, text=True, cwd=ROOT, timeout=300
+        )
+
+    refused = run("programme", "list")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("changebank: no secret key")
+    assert "CHANGEBANK_SECRET_KEY" in refused.stderr and "changebank init" in refused.stderr
+    assert run("init").returncode == 0
+    listed = run("programme", "list")
+    assert listed.returncode == 0, listed.stderr
 
 
 def test_init_writes_the_key_file_readable_by_the_owner_only(tmp_path):

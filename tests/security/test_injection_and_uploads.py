@@ -6,6 +6,7 @@ attacks. Already covered elsewhere and not repeated here: the DOCX zip bomb
 from __future__ import annotations
 
 import io
+import random
 import zipfile
 
 import pytest
@@ -249,16 +250,50 @@ def test_docx_xml_entities_are_never_expanded(programme, analyst, client, upload
     assert "root:" not in texts and "lollol" not in texts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hardening: listen/documents/office.py read_docx accepts a DOCX whose XML declares "
-    "entities (python-docx leaves them unresolved, so nothing leaks), where XLSX and QDPX "
-    "imports refuse such files",
-)
 @pytest.mark.parametrize(("doctype", "entity"), ENTITY_CASES, ids=["external", "billion-laughs"])
 def test_docx_xml_entities_are_refused(programme, analyst, client, uploads, doctype, entity):
     from changebank.listen.models import Document
 
     before = Document.objects.count()
-    upload_docx(client, programme, analyst, doctype, entity)
+    response = upload_docx(client, programme, analyst, doctype, entity)
     assert Document.objects.count() == before, "a document with XML entities was imported"
+    assert response.status_code == 400
+    assert (
+        "entities.docx: refused: the part word/document.xml contains a DOCTYPE or ENTITY "
+        "declaration" in response.content.decode()
+    )
+
+
+# A comment that ends 4 bytes before 1 MiB, of text that compresses too little to look like a bomb.
+PADDING = b"<!--" + bytes(random.Random(0).choices(b"abcdefghij", k=1024 * 1024 - 11)) + b"-->"
+
+
+@pytest.mark.parametrize(
+    ("part", "xml"),
+    [
+        ("word/styles.xml", EXTERNAL + b"<w:styles/>"),
+        ("word/_rels/document.xml.rels", LAUGHS + b"<Relationships/>"),
+        ("word/document.xml", (EXTERNAL + DOCUMENT).decode().encode("utf-16")),
+        ("word/document.xml", (EXTERNAL + DOCUMENT).decode().encode("utf-16-be")),
+        ("word/document.xml", b"\xef\xbb\xbf" + LAUGHS + DOCUMENT),
+        # a DOCTYPE across the 1 MiB chunks the parts are read in, after a long comment
+        ("word/document.xml", PADDING + EXTERNAL[EXTERNAL.index(b"<!DOCTYPE") :] + DOCUMENT),
+    ],
+    ids=["styles", "relationships", "utf-16", "utf-16-be", "utf-8-bom", "chunk-boundary"],
+)
+def test_docx_declarations_in_any_part_or_encoding_are_refused(tmp_path, part, xml):
+    from changebank.listen.documents import DocumentError, extract
+
+    path = tmp_path / "parts.docx"
+    path.write_bytes(rewrite_member(docx_bytes("placeholder"), part, xml))
+    with pytest.raises(DocumentError, match=rf"^parts\.docx: refused: the part {part} contains"):
+        extract(path)
+
+
+def test_docx_without_declarations_still_reads(tmp_path):
+    from changebank.listen.documents import extract
+
+    path = tmp_path / "plain.docx"
+    text = "Their letter began <!DOCTYPE html> & <!ENTITY x> -- text, escaped in the XML"
+    path.write_bytes(docx_bytes(text))
+    assert [p.text for p in extract(path).passages] == [text]

@@ -313,7 +313,7 @@ class Coder(BaseEstimator, ClassifierMixin):
             if groups is not None:
                 self.question_groups_ = sorted(set(groups))
                 self.cross_vectorizer_ = TfidfVectorizer(
-                    token_pattern=r"\S+",  # noqa: S106 (a regex, not a password)
+                    token_pattern=r"\S+",  # noqa: S106 (a regex, not a password)  # nosec B106
                     lowercase=False,
                     sublinear_tf=True,
                     min_df=min_df,

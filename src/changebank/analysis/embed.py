@@ -340,7 +340,7 @@ class CachedEmbedder(BaseEstimator, TransformerMixin):
             for start in range(0, len(missing), 900):
                 chunk = missing[start : start + 900]
                 rows = db.execute(
-                    f"SELECT key, vector FROM embedding WHERE model = ? AND key IN ({','.join('?' * len(chunk))})",  # noqa: S608 (placeholders only)
+                    f"SELECT key, vector FROM embedding WHERE model = ? AND key IN ({','.join('?' * len(chunk))})",  # noqa: S608 (placeholders only)  # nosec B608
                     [model, *chunk],
                 ).fetchall()
                 for k, blob in rows:

@@ -52,7 +52,7 @@ import datetime as dt
 import os
 import shutil
 import sqlite3
-import subprocess
+import subprocess  # pg_dump and pg_restore only, no shell  # nosec B404
 import tarfile
 import tempfile
 import time
@@ -400,7 +400,9 @@ def _pg_env(db: dict[str, Any]) -> dict[str, str]:
 def _run_pg(args: list[str], db: dict[str, Any], what: str) -> None:
     if shutil.which(args[0]) is None:
         raise BackupError(f"{args[0]} is not installed: install the PostgreSQL client tools")
-    done = subprocess.run(args, env=_pg_env(db), capture_output=True, text=True, check=False)
+    done = subprocess.run(  # an argument list, no shell  # nosec B603
+        args, env=_pg_env(db), capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip().splitlines()
         raise BackupError(f"{what} failed: " + (" / ".join(message[-5:]) or "no message"))

@@ -81,7 +81,7 @@ _VARIATION_TITLES = {
 }
 
 _ASSURANCE_TITLES = {
-    "pass": "Assurance: the process will consistently pass the target",
+    "pass": "Assurance: the process will consistently pass the target",  # a title  # nosec B105
     "fail": "Assurance: the process will consistently fail the target",
     "hit_and_miss": "Assurance: the process will hit and miss the target (inconsistent)",
 }

@@ -25,7 +25,7 @@ VARIATION_LABELS = {
     "neutral_low": "Special cause variation: lower values (no direction set)",
 }
 ASSURANCE_LABELS = {
-    "pass": "The process consistently passes the target",
+    "pass": "The process consistently passes the target",  # a label, no password  # nosec B105
     "fail": "The process consistently fails the target",
     "hit_and_miss": "The process will hit and miss the target (common cause variation)",
 }

@@ -9,8 +9,9 @@ redaction changed something), with what was replaced in ``Submission.redactions`
 ``listen.view_original_text`` see it.
 
 Analysts review what was redacted and may restore a false positive (:func:`restore`), which puts
-the original words back into ``text`` and is audited. Submissions stored before this existed are
-redacted with :func:`redact_existing` (in batches; a command, not a migration).
+the original words back into ``text`` and is audited. Submissions stored before this existed, or
+before a name was added to the programme's list, are redacted with :func:`redact_existing` (in
+batches; a command, not a migration).
 """
 
 from __future__ import annotations
@@ -189,11 +190,88 @@ def restore(submission: Submission, index: int, *, by: Any = None) -> Submission
     return sub
 
 
+def _apply(text: str, redactions: Sequence[dict[str, Any]]) -> str:
+    """``text`` with each redaction (in ``text``'s offsets) replaced by its placeholder."""
+    out: list[str] = []
+    pos = 0
+    for r in sorted(redactions, key=lambda r: r["start"]):
+        out.append(text[pos : r["start"]])
+        out.append(placeholder(r["kind"]))
+        pos = r["end"]
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _original_offset(redactions: Sequence[dict[str, Any]], offset: int) -> int:
+    """An offset in the redacted text outside every placeholder, in the original's offsets."""
+    shift = 0
+    for start, end, r in redacted_spans(redactions):
+        if offset <= start:
+            break
+        shift += (end - start) - (r["end"] - r["start"])
+    return offset - shift
+
+
+def _restored(pks: Sequence[int]) -> dict[int, set[tuple[int, int]]]:
+    """The spans (in the original's offsets) that analysts restored, by submission."""
+    from changebank.core.models import AuditEvent
+
+    out: dict[int, set[tuple[int, int]]] = {}
+    for object_id, after in AuditEvent.objects.filter(
+        action="restore_redaction",
+        object_type=Submission._meta.label_lower,
+        object_id__in=[str(pk) for pk in pks],
+    ).values_list("object_id", "after"):
+        if after and "start" in after and "end" in after:
+            out.setdefault(int(object_id), set()).add((after["start"], after["end"]))
+    return out
+
+
+def _overlaps(start: int, end: int, spans: set[tuple[int, int]]) -> bool:
+    return any(start < e and s < end for s, e in spans)
+
+
+def _redact_again(
+    sub: Submission, names: Sequence[str], restored: set[tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """Redact ``sub`` in place with what redaction finds now, except what analysts restored;
+    return the new redactions in the offsets of the text as it was (to move code spans), or
+    ``[]`` when nothing changed.
+
+    A submission never redacted is redacted in full. One already redacted keeps its redactions
+    and gets only the programme's list of names on top (the list may have grown since); one whose
+    text no longer matches its original and redactions (edited since) is left alone."""
+    if not sub.original_text:
+        findings = find_personal_data(sub.text or "", names=names)
+        found = [
+            {"kind": f.kind, "start": f.start, "end": f.end}
+            for f in findings
+            if not _overlaps(f.start, f.end, restored)
+        ]
+        if found:
+            sub.original_text, sub.text, sub.redactions = sub.text, _apply(sub.text, found), found
+        return found
+    if not names or _apply(sub.original_text, sub.redactions) != sub.text:
+        return []
+    found, added = [], []
+    for f in find_personal_data(sub.text, names=names, recognisers=()):  # placeholders are kept
+        start = _original_offset(sub.redactions, f.start)
+        end = _original_offset(sub.redactions, f.end)
+        if not _overlaps(start, end, restored):
+            found.append({"kind": f.kind, "start": f.start, "end": f.end})
+            added.append({"kind": f.kind, "start": start, "end": end})
+    if found:
+        sub.text = _apply(sub.text, found)
+        sub.redactions = sorted([*sub.redactions, *added], key=lambda r: r["start"])
+    return found
+
+
 def redact_existing(programme: Programme, *, batch_size: int = 2000) -> dict[str, int]:
-    """Redact the submissions of ``programme`` stored before redaction at ingest (or before a
-    name was added to its list): in batches, each in its own transaction, one audit event with
-    the counts. Submissions already redacted (with an ``original_text``) are left as they are, so
-    restorations analysts made stay; names added to the list later apply to the rest. Returns ``{"checked": n, "changed": m}``."""
+    """Redact the submissions of ``programme`` stored before redaction at ingest, or before a
+    name was added to its list: in batches, each in its own transaction, one audit event with the
+    counts. Submissions already redacted keep their redactions and get the names added to the
+    list since; what analysts restored (audited) is never redacted again. Code spans move with
+    the text. Returns ``{"checked": n, "changed": m}``."""
     from changebank.understand.models import CodeSpan
 
     names = programme.names_to_redact()
@@ -208,30 +286,28 @@ def redact_existing(programme: Programme, *, batch_size: int = 2000) -> dict[str
         if not rows:
             break
         last = rows[-1].pk
+        restored = _restored([sub.pk for sub in rows])
         updated = []
+        moves: dict[int, list[dict[str, Any]]] = {}  # pk -> new redactions in the old text
         for sub in rows:
             checked += 1
-            if sub.original_text:
-                continue  # redacted already (and perhaps reviewed: restorations stay)
-            text, original, redactions = prepare_text(programme, sub.text, names=names)
-            if not redactions:
-                continue
-            sub.text, sub.original_text, sub.redactions = text, original, redactions
-            updated.append(sub)
+            found = _redact_again(sub, names, restored.get(sub.pk, set()))
+            if found:
+                moves[sub.pk] = found
+                updated.append(sub)
         if updated:
-            by_pk = {sub.pk: sub for sub in updated}
             with transaction.atomic():
                 Submission.objects.bulk_update(
                     updated, ["text", "original_text", "redactions"], batch_size=500
                 )
-                # code spans pointed into the text as written: move them onto the redacted text
+                # code spans pointed into the text before: move them onto the redacted text
                 moved = []
                 for span in CodeSpan.objects.filter(
-                    assignment__submission__in=list(by_pk)
+                    assignment__submission__in=list(moves)
                 ).select_related("assignment"):
-                    redactions = by_pk[span.assignment.submission_id].redactions
-                    s = map_offset(redactions, span.start)
-                    e = map_offset(redactions, span.end, end=True)
+                    found = moves[span.assignment.submission_id]
+                    s = map_offset(found, span.start)
+                    e = map_offset(found, span.end, end=True)
                     if (s, e) != (span.start, span.end) and e > s:
                         span.start, span.end = s, e
                         moved.append(span)

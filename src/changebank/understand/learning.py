@@ -649,7 +649,7 @@ def insert_suggestions(
                 continue
             cols = ([quote(fields["id"].column)] if with_pk else []) + columns
             sql = (
-                f"INSERT INTO {table} ({', '.join(cols)}) "  # noqa: S608 (names from the model)
+                f"INSERT INTO {table} ({', '.join(cols)}) "  # noqa: S608 (names from the model)  # nosec B608
                 f"VALUES ({', '.join(['%s'] * len(cols))})"
             )
             for start in range(0, len(part), BATCH):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 from .model import DocumentError, ExtractedDocument, PassageBuilder
@@ -59,6 +61,60 @@ def check_zip(path: Path, name: str) -> list[str]:
     return [member.filename for member in members]
 
 
+# XML parts are UTF-8 in every file Word writes, but libxml2 also reads UTF-16 and UTF-32,
+# told by their first bytes: those parts are decoded before looking for declarations.
+_ENCODINGS = [
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\x00<", "utf-16-be"),
+    (b"<\x00", "utf-16-le"),
+]
+_DECLARATION = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.I)
+_CHUNK = 1024 * 1024
+
+
+def refuse_xml_declarations(path: Path, name: str) -> None:
+    """Refuse a DOCX whose XML parts declare a DOCTYPE or entities, as the XLSX and REFI-QDA
+    importers do: Word never writes them, and refusing them rules out external entities (XXE) and
+    entity expansion ("billion laughs") whatever the XML parser does. Every part that starts like
+    XML is read in full (:func:`check_zip` has bounded the unpacked size already)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                if not member.is_dir() and _declares(archive, member):
+                    raise DocumentError(
+                        name,
+                        f"refused: the part {member.filename} contains a DOCTYPE or ENTITY "
+                        "declaration, which Word documents do not use (a guard against XML "
+                        "entity attacks)",
+                    )
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        raise DocumentError(name, f"not a readable Word document ({DAMAGED})") from exc
+
+
+def _declares(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bool:
+    """Whether an XML part holds ``<!DOCTYPE`` or ``<!ENTITY`` (parts that are not XML: False)."""
+    with archive.open(member) as fh:
+        chunk = fh.read(_CHUNK)
+        codec = next((c for bom, c in _ENCODINGS if chunk.startswith(bom)), "utf-8")
+        decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+        text = decoder.decode(chunk)
+        if not text.lstrip("\ufeff \t\r\n").startswith("<"):
+            return False  # an image or another part that is not XML
+        tail = ""
+        while text:
+            if _DECLARATION.search(tail + text):
+                return True
+            tail = text[-8:]
+            text = decoder.decode(fh.read(_CHUNK))
+    return False
+
+
 def _row_text(row: object) -> str:
     """A table row as ``cell | cell``, skipping merged duplicates and empty cells."""
     cells, previous = [], None
@@ -73,6 +129,7 @@ def read_docx(path: Path, name: str) -> ExtractedDocument:
     """Read a Word document: paragraphs (headings included) and table rows, in order."""
     if "word/document.xml" not in check_zip(path, name):
         raise DocumentError(name, "not a Word document (the zip has no word/document.xml)")
+    refuse_xml_declarations(path, name)
     import docx
     from docx.text.paragraph import Paragraph
 

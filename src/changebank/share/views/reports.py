@@ -47,7 +47,7 @@ def _page(
         {
             "programme": programme,
             "report": report,
-            "body": Markup(render_body(report)),  # noqa: S704 (rendered with autoescape)
+            "body": Markup(render_body(report)),  # noqa: S704 (rendered with autoescape)  # nosec B704
             "public": public,
             "download": download,
             "formats": [
