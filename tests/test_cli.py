@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, command_db, command_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(data_dir, *args, check=True):
-    env = {**os.environ, "CHANGEBANK_DATA_DIR": str(data_dir)}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env = command_env(data_dir)
     result = subprocess.run(
         [sys.executable, "-m", "changebank.cli", *args],
         capture_output=True,
@@ -92,9 +90,7 @@ def test_demo_is_idempotent(tmp_path):
     assert "3,000 added" in first and "username analyst" in first
     assert "Analysed 3,000 demo comments" in first
     # the demo programme opens with themes, codes and distinct changes already found
-    import sqlite3
-
-    db = sqlite3.connect(tmp_path / "changebank.sqlite3")
+    db = command_db(tmp_path)
     counts = [
         db.execute(
             f"SELECT count(*) FROM {table} t JOIN listen_programme p ON p.id = t.programme_id "
@@ -167,8 +163,7 @@ def test_demo_serves_the_home_page_a_programme_and_the_form(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "CHANGEBANK_DATA_DIR": str(tmp_path)}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env = command_env(tmp_path)
     server = subprocess.Popen(
         [sys.executable, "-m", "changebank.cli", "demo", "--port", str(port)],
         stdout=subprocess.PIPE,

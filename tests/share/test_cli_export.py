@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -15,13 +14,13 @@ import pytest
 from pypdf import PdfReader
 
 from changebank.demo import FFT_SAMPLE
+from tests.conftest import command_env
 
 pytestmark = pytest.mark.slow
 
 
 def test_every_export_format_and_a_qdpx_import(tmp_path):
-    env = {**os.environ, "CHANGEBANK_DATA_DIR": str(tmp_path / "data")}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env = command_env(tmp_path / "data")
 
     def run(*args, check=True):
         return subprocess.run(

@@ -1,4 +1,9 @@
-"""Finding submissions: filters and full-text search (SQLite FTS5; plain matching elsewhere)."""
+"""Finding submissions: filters and full-text search.
+
+SQLite searches its FTS5 table (migration 0002); PostgreSQL matches ``to_tsvector('english', text)``
+against a prefix ``tsquery``, answered by the GIN index of migration 0007. Both stem English words
+and match every term as a prefix, so a search finds the same submissions on either database.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import re
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 
 from .models import Submission
@@ -22,6 +27,18 @@ def search_terms(query: str) -> list[str]:
 def fts_match_expression(terms: list[str]) -> str:
     """An FTS5 MATCH expression: every term must appear (as a prefix), each quoted as a string."""
     return " ".join('"' + t.replace('"', '""') + '"*' for t in terms)
+
+
+def tsquery_expression(terms: list[str]) -> str:
+    """A PostgreSQL ``to_tsquery`` expression: every term as a quoted prefix, joined by AND."""
+    return " & ".join("'" + t.replace("'", "''").replace("\\", "") + "':*" for t in terms)
+
+
+#: The expression of the GIN index (migration 0007); the query must use it exactly.
+PG_MATCH = (
+    "to_tsvector('english'::regconfig, listen_submission.text) "
+    "@@ to_tsquery('english'::regconfig, %s)"
+)
 
 
 def filter_submissions(qs: QuerySet[Submission], params: dict[str, Any]) -> QuerySet[Submission]:
@@ -50,6 +67,13 @@ def filter_submissions(qs: QuerySet[Submission], params: dict[str, Any]) -> Quer
                 [fts_match_expression(terms)],
             )
             qs = qs.filter(id__in=matches)
+        elif connection.vendor == "postgresql":
+            # Constant SQL; the search terms are a parameter.
+            qs = qs.filter(
+                RawSQL(  # noqa: S611  # nosec B611
+                    PG_MATCH, [tsquery_expression(terms)], output_field=BooleanField()
+                )
+            )
         else:
             for term in terms:
                 qs = qs.filter(text__icontains=term)
