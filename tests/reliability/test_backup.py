@@ -1,4 +1,7 @@
-"""`changebank backup` / `restore` (core/backup.py) on real changebank databases."""
+"""`changebank backup` / `restore` (core/backup.py) on real changebank databases.
+
+The tests of SQLite files are ``sqlite_only``; those of the PostgreSQL commands here run without a
+server, and test_backup_postgres.py runs them against the PostgreSQL run's server."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ def leftovers(folder: Path) -> list[str]:
     )
 
 
+@pytest.mark.sqlite_only
 def test_backup_change_restore_gives_the_data_as_at_backup(data_dir, tmp_path):
     db = db_path(data_dir)
     before = query(db, SUBMISSIONS)
@@ -64,6 +68,7 @@ def test_backup_change_restore_gives_the_data_as_at_backup(data_dir, tmp_path):
     assert any("kept as" in line for line in done.lines())
 
 
+@pytest.mark.sqlite_only
 def test_restored_database_works_with_the_command_line(data_dir, tmp_path):
     from .conftest import run_cli
 
@@ -93,6 +98,7 @@ def _writer(path: Path, stop: threading.Event, errors: list, written: list) -> N
         con.close()
 
 
+@pytest.mark.sqlite_only
 def test_backup_while_another_connection_writes(data_dir, tmp_path):
     db = db_path(data_dir)
     con = sqlite3.connect(db)
@@ -129,6 +135,7 @@ def test_backup_while_another_connection_writes(data_dir, tmp_path):
     assert seen == sorted(seen) and seen[-1] > 0
 
 
+@pytest.mark.sqlite_only
 def test_backup_of_a_rollback_journal_database_in_steps(data_dir, tmp_path):
     db = db_path(data_dir)
     con = sqlite3.connect(db)
@@ -138,6 +145,7 @@ def test_backup_of_a_rollback_journal_database_in_steps(data_dir, tmp_path):
     assert made.integrity == "ok" and made.counts["submissions"] == 18
 
 
+@pytest.mark.sqlite_only
 def test_restore_refuses_bad_files_and_leaves_the_database_untouched(data_dir, tmp_path):
     db = db_path(data_dir)
     good = tmp_path / "good.sqlite3"
@@ -179,6 +187,7 @@ def test_restore_refuses_bad_files_and_leaves_the_database_untouched(data_dir, t
         restore(tmp_path / "missing.sqlite3", database=db)
 
 
+@pytest.mark.sqlite_only
 def test_restore_refuses_a_backup_from_a_newer_changebank(data_dir, tmp_path):
     newer = tmp_path / "newer.sqlite3"
     backup(newer, database=db_path(data_dir))
@@ -193,6 +202,7 @@ def test_restore_refuses_a_backup_from_a_newer_changebank(data_dir, tmp_path):
     assert restore(newer, database=db_path(data_dir), force=True).forced
 
 
+@pytest.mark.sqlite_only
 def test_older_backup_says_migrations_are_pending(data_dir, tmp_path):
     older = tmp_path / "older.sqlite3"
     backup(older, database=db_path(data_dir))
@@ -205,6 +215,7 @@ def test_older_backup_says_migrations_are_pending(data_dir, tmp_path):
     assert any("changebank init" in line for line in done.lines())
 
 
+@pytest.mark.sqlite_only
 def test_restore_refuses_while_the_database_is_in_use(data_dir, tmp_path):
     db = db_path(data_dir)
     snapshot = tmp_path / "b.sqlite3"
@@ -240,6 +251,7 @@ def test_restore_refuses_while_the_database_is_in_use(data_dir, tmp_path):
     assert len(query(db, SUBMISSIONS)) == 18
 
 
+@pytest.mark.sqlite_only
 def test_restore_into_a_folder_without_a_database(data_dir, tmp_path):
     snapshot = tmp_path / "b.sqlite3"
     backup(snapshot, database=db_path(data_dir))
@@ -248,6 +260,7 @@ def test_restore_into_a_folder_without_a_database(data_dir, tmp_path):
     assert done.previous is None and len(query(fresh, SUBMISSIONS)) == 18
 
 
+@pytest.mark.sqlite_only
 def test_backup_with_media_round_trip(data_dir, tmp_path, settings):
     media = data_dir / "uploads"
     (media / "documents" / "ab").mkdir(parents=True)
@@ -269,6 +282,7 @@ def test_backup_with_media_round_trip(data_dir, tmp_path, settings):
     assert len(query(db_path(data_dir), SUBMISSIONS)) == 18
 
 
+@pytest.mark.sqlite_only
 def test_restore_refuses_a_tar_without_a_database(data_dir, tmp_path):
     archive = tmp_path / "other.tar"
     note = tmp_path / "note.txt"
@@ -281,6 +295,7 @@ def test_restore_refuses_a_tar_without_a_database(data_dir, tmp_path):
     assert sha(db_path(data_dir)) == original
 
 
+@pytest.mark.sqlite_only
 def test_backup_refuses_what_is_not_a_changebank_database(tmp_path):
     with pytest.raises(BackupError, match="no such database"):
         backup(tmp_path / "b.sqlite3", database=tmp_path / "missing.sqlite3")
@@ -367,6 +382,7 @@ def _cli_has(command: str) -> bool:
     not (_cli_has("backup") and _cli_has("restore")),
     reason="`changebank backup` / `changebank restore` are not in cli.py yet",
 )
+@pytest.mark.sqlite_only
 def test_command_line_backup_and_restore(data_dir, tmp_path):
     from .conftest import run_cli
 

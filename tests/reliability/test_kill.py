@@ -1,11 +1,14 @@
 """SIGKILL in the middle of `changebank import` and `changebank analyse`: no partial data, and the
-job runs again cleanly.
+job runs again cleanly, on SQLite and on PostgreSQL.
 
-The kill is timed by SQLite itself rather than by a guess at durations: both commands write their
-results in one IMMEDIATE transaction, which holds the database's write lock from its first
-statement to its commit. The test polls the lock (``BEGIN IMMEDIATE`` with no wait) and kills the
-process while the lock is held, so the kill lands inside the transaction, after rows were written
-to it and before it committed.
+The kill is timed by the database itself rather than by a guess at durations: both commands write
+their results in one transaction. On SQLite it is an IMMEDIATE transaction, which holds the
+database's write lock from its first statement to its commit: the test polls the lock
+(``BEGIN IMMEDIATE`` with no wait). On PostgreSQL a transaction gets a transaction id at its first
+write and keeps it until it ends: the test polls ``pg_stat_activity`` for it. Either way the test
+kills the process while the transaction is open, so the kill lands inside it, after rows were
+written to it and before it committed; on PostgreSQL the test also checks which tables the
+transaction had written to when it was killed, and that the server rolled it back.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ import signal
 import sqlite3
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from changebank.demo import FFT_SAMPLE
+from tests.conftest import command_db, on_postgres
 
 from .conftest import ROOT, cli_args, cli_env, db_path, query, run_cli
 
@@ -41,6 +47,56 @@ class LockProbe:
             assert "locked" in str(exc) or "busy" in str(exc), exc
             return True
 
+    def written(self, held: Any) -> set[str] | None:
+        return None  # SQLite does not say which tables a transaction has written to
+
+    def ended(self, held: Any, timeout: float = 30) -> str | None:
+        return None  # the lock goes with the process (checked with write_lock_held)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class TransactionProbe:
+    """Asks PostgreSQL whether another connection to the database is inside a transaction that has
+    written (it holds a transaction id): ``held()`` is its backend's pid and transaction id.
+
+    The oldest such transaction is the command's: the progress a task writes aside, on short
+    connections of their own (``core.tasks.write_progress``), comes and goes within it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.con = command_db(data_dir)
+
+    def held(self) -> tuple[int, int] | None:
+        row = self.con.execute(
+            "SELECT pid, backend_xid::text FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_xid IS NOT NULL ORDER BY xact_start LIMIT 1"
+        ).fetchone()
+        return (row[0], int(row[1])) if row else None
+
+    def written(self, held: tuple[int, int]) -> set[str]:
+        """The tables the transaction of ``held`` has inserted, updated or deleted rows in."""
+        rows = self.con.execute(
+            "SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE l.pid = %s AND l.mode = 'RowExclusiveLock' AND l.granted AND c.relkind = 'r'",
+            (held[0],),
+        ).fetchall()
+        return {name for (name,) in rows}
+
+    def ended(self, held: tuple[int, int], timeout: float = 30) -> str:
+        """Wait until the killed command's backend has gone; the outcome of its transaction
+        (``txid_status``: committed, aborted or in progress)."""
+        pid, xid = held
+        deadline = time.monotonic() + timeout
+        while self.con.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)
+        ).fetchone()[0]:
+            assert time.monotonic() < deadline, f"the backend {pid} of the killed command lives on"
+            time.sleep(0.05)
+        # A transaction id is its 64-bit id's low 32 bits; the throwaway server's epoch is 0.
+        return self.con.execute("SELECT txid_status(%s)", (xid,)).fetchone()[0]
+
     def close(self) -> None:
         self.con.close()
 
@@ -51,6 +107,15 @@ def write_lock_held(db: Path) -> bool:
         return probe.held()
     finally:
         probe.close()
+
+
+def open_connections(data_dir: Path) -> int:
+    """PostgreSQL: the client connections to the folder's database other than this one."""
+    return query(
+        data_dir,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+    )[0][0]
 
 
 def start(data_dir: Path, *args: str) -> subprocess.Popen:
@@ -64,13 +129,53 @@ def start(data_dir: Path, *args: str) -> subprocess.Popen:
     )
 
 
+@dataclass
+class Killed:
+    seconds: float  # from the start of the process to the kill
+    written: set[str] | None  # PostgreSQL: the tables the transaction had written to
+    outcome: str | None  # PostgreSQL: what became of the transaction once the backend had gone
+
+
+def has_written(probe: LockProbe | TransactionProbe, held: Any, tables: frozenset[str]) -> bool:
+    """Whether the transaction has written to ``tables`` (always, where the database cannot say)."""
+    written = probe.written(held)
+    return written is None or tables <= written
+
+
+def hold_on(
+    proc: subprocess.Popen,
+    probe: LockProbe | TransactionProbe,
+    held: Any,
+    *,
+    hold: float,
+    wrote: frozenset[str],
+    deadline: float,
+) -> None:
+    """Wait ``hold`` seconds, then until the transaction ``held`` has written to the tables
+    ``wrote`` (where the database says); sooner if the process or the transaction ends."""
+    locked_at = time.monotonic()
+    while time.monotonic() < deadline and proc.poll() is None:
+        if time.monotonic() - locked_at >= hold and (
+            has_written(probe, held, wrote) or probe.held() != held
+        ):
+            return
+        time.sleep(0.02)
+
+
 def kill_inside_transaction(
-    proc: subprocess.Popen, db: Path, *, ready=lambda: True, hold: float = 0.0, limit: float = 120
-) -> float:
-    """SIGKILL ``proc`` while it holds the write lock (once ``ready()`` has been true, and after
-    ``hold`` seconds of holding it); return the seconds since the process started."""
+    proc: subprocess.Popen,
+    data_dir: Path,
+    *,
+    ready=lambda: True,
+    hold: float = 0.0,
+    wrote: frozenset[str] = frozenset(),
+    limit: float = 120,
+) -> Killed:
+    """SIGKILL ``proc`` while it holds the write lock (SQLite) or an open write transaction
+    (PostgreSQL), once ``ready()`` has been true, after ``hold`` seconds of holding it and, on
+    PostgreSQL, once the transaction has written to the tables ``wrote``."""
     started = time.monotonic()
-    probe = LockProbe(db)
+    probe = TransactionProbe(data_dir) if on_postgres() else LockProbe(db_path(data_dir))
     is_ready = False
     try:
         while time.monotonic() - started < limit:
@@ -78,21 +183,34 @@ def kill_inside_transaction(
                 proc.communicate()[0] or ""
             )
             is_ready = is_ready or ready()
-            if is_ready and probe.held():
-                locked_at = time.monotonic()
-                while time.monotonic() - locked_at < hold:
-                    time.sleep(0.02)
-                if probe.held() and proc.poll() is None:
+            held = is_ready and probe.held()
+            if held:
+                hold_on(proc, probe, held, hold=hold, wrote=wrote, deadline=started + limit)
+                written = probe.written(held)
+                if probe.held() == held and proc.poll() is None:  # the same transaction, open
                     os.kill(proc.pid, signal.SIGKILL)
+                    seconds = time.monotonic() - started
                     proc.wait(30)
                     assert proc.returncode == -signal.SIGKILL
-                    return time.monotonic() - started
+                    return Killed(seconds, written, probe.ended(held))
             if not is_ready:
                 time.sleep(0.01)
     finally:
         probe.close()
     proc.kill()
-    raise AssertionError("the command never held the write lock")
+    raise AssertionError("the command never held the write lock (or write transaction) long enough")
+
+
+def assert_the_killed_transaction_left_nothing(data_dir: Path, killed: Killed) -> None:
+    """The database is whole and nothing holds it: SQLite's file passes its integrity check and
+    its write lock went with the dead process; PostgreSQL rolled the transaction back and no
+    connection is left open."""
+    if on_postgres():
+        assert killed.outcome == "aborted", killed
+        assert open_connections(data_dir) == 0
+    else:
+        assert query(db_path(data_dir), "PRAGMA integrity_check") == [("ok",)]
+        assert not write_lock_held(db_path(data_dir))  # the dead process's lock went with it
 
 
 def big_csv(path: Path, rows: int) -> Path:
@@ -120,7 +238,7 @@ def big_csv(path: Path, rows: int) -> Path:
 
 
 def test_sigkill_during_import_leaves_nothing_and_the_import_reruns(data_dir, tmp_path):
-    db = db_path(data_dir)
+    db = data_dir  # its database: the SQLite file, or on PostgreSQL its own (see query)
     source = big_csv(tmp_path / "big.csv", IMPORT_ROWS)
     count = "SELECT count(*) FROM listen_submission"
     before = {
@@ -132,10 +250,13 @@ def test_sigkill_during_import_leaves_nothing_and_the_import_reruns(data_dir, tm
 
     proc = start(data_dir, "import", str(source), "--programme", "survey")
     # Hold on until a few batches of 1,000 rows have been written inside the transaction.
-    killed_after = kill_inside_transaction(proc, db, hold=1.0)
+    killed = kill_inside_transaction(
+        proc, data_dir, hold=1.0, wrote=frozenset({"listen_importbatch", "listen_submission"})
+    )
 
-    assert query(db, "PRAGMA integrity_check") == [("ok",)]
-    assert not write_lock_held(db)  # the dead process's lock went with it
+    assert_the_killed_transaction_left_nothing(data_dir, killed)
+    if killed.written is not None:  # killed after it had written submissions, not before
+        assert {"listen_importbatch", "listen_submission"} <= killed.written, killed
     assert query(db, count)[0][0] == before["submissions"]
     assert query(db, "SELECT count(*) FROM listen_respondent")[0][0] == before["respondents"]
     assert query(db, "SELECT count(*) FROM listen_importbatch")[0][0] == before["batches"]
@@ -157,7 +278,7 @@ def test_sigkill_during_import_leaves_nothing_and_the_import_reruns(data_dir, tm
     assert query(
         db, "SELECT status, rows_read, rows_added FROM listen_importbatch WHERE filename='big.csv'"
     ) == [("completed", IMPORT_ROWS, IMPORT_ROWS)]
-    print(f"killed after {killed_after:.1f} s; the whole import took {full_run:.1f} s")
+    print(f"killed after {killed.seconds:.1f} s; the whole import took {full_run:.1f} s; {killed}")
 
 
 RESULT_TABLES = [
@@ -181,7 +302,7 @@ def fft_csv(path: Path, rows: int) -> Path:
 
 
 def test_sigkill_during_analysis_leaves_no_partial_results_and_the_task_reruns(data_dir, tmp_path):
-    db = db_path(data_dir)
+    db = data_dir  # its database: the SQLite file, or on PostgreSQL its own (see query)
     run_cli(
         data_dir,
         "import",
@@ -192,7 +313,9 @@ def test_sigkill_during_analysis_leaves_no_partial_results_and_the_task_reruns(d
     counts = {t: f"SELECT count(*) FROM {t}" for t in RESULT_TABLES}
     assert all(query(db, sql) == [(0,)] for sql in counts.values())
 
-    reader = sqlite3.connect(db, timeout=5)
+    reader = (
+        command_db(data_dir) if on_postgres() else sqlite3.connect(db_path(data_dir), timeout=5)
+    )
 
     def saving() -> bool:
         rows = reader.execute("SELECT stage FROM core_task ORDER BY id DESC LIMIT 1").fetchall()
@@ -200,14 +323,17 @@ def test_sigkill_during_analysis_leaves_no_partial_results_and_the_task_reruns(d
 
     proc = start(data_dir, "analyse", "--programme", "survey")
     try:
-        kill_inside_transaction(proc, db, ready=saving)
+        killed = kill_inside_transaction(proc, data_dir, ready=saving)
     finally:
         reader.close()
 
     # Nothing of the killed run is visible: it was writing inside one transaction.
-    assert query(db, "PRAGMA integrity_check") == [("ok",)]
+    assert_the_killed_transaction_left_nothing(data_dir, killed)
+    if killed.written is not None:  # killed after it had written results, not before
+        assert killed.written & set(RESULT_TABLES), killed
     for table, sql in counts.items():
         assert query(db, sql) == [(0,)], table
+    print(killed)
     task = query(db, "SELECT id, status FROM core_task ORDER BY id DESC LIMIT 1")[0]
     assert task[1] == "running"  # left as the process died: the worker must recover it
 

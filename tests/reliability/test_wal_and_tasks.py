@@ -36,6 +36,7 @@ print(json.dumps({"outcome": outcome, "waited": time.monotonic() - started}), fl
 """
 
 
+@pytest.mark.sqlite_only
 def test_wal_and_a_writer_waits_for_the_lock_instead_of_failing(data_dir):
     db = db_path(data_dir)
     env = {**cli_env(data_dir), "DJANGO_SETTINGS_MODULE": "changebank.settings"}
