@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import re
-import secrets
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -35,6 +34,7 @@ from changebank.share.exporters.csv import neutralise
 from changebank.understand.models import DistinctChange
 
 from .models import Conversation, Moderation, Statement, StatementVote, Status
+from .participants import session_participant_key
 
 PARTICIPANT_SESSION_KEY = "decide-participant"
 VOTE_LABELS = {1: "Agree", -1: "Disagree", 0: "Pass / unsure"}
@@ -63,16 +63,10 @@ class VoteError(ValueError):
 # --- participants and access ----------------------------------------------------------------------
 
 
-def participant_key(request: HttpRequest, *, create: bool = False) -> str | None:
-    """This browser's participant key, made (and the session saved) when ``create`` is true."""
-    key = request.session.get(PARTICIPANT_SESSION_KEY)
-    if key or not create:
-        return key
-    key = secrets.token_urlsafe(24)
-    request.session[PARTICIPANT_SESSION_KEY] = key
-    if not request.session.session_key:
-        request.session.save()
-    return key
+def participant_key(request: HttpRequest, *, create: bool = False) -> str:
+    """This browser's participant key ("" if none), made (and the session saved) when ``create``
+    is true."""
+    return session_participant_key(request, PARTICIPANT_SESSION_KEY, create=create)
 
 
 def conversation_or_404(programme: Programme, conversation_slug: str) -> Conversation:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import enum
-import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -67,10 +66,6 @@ class VoteResult(enum.Enum):
 
 class IdeaRefused(ValueError):
     """A participant's idea that cannot be added; the message says why, in plain words."""
-
-
-def new_participant_key() -> str:
-    return secrets.token_urlsafe(24)
 
 
 # --- making a survey --------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
+from changebank.core.forms import HoneypotForm
+
 from .importers.mapping import ROLES
 from .models import Programme, Question, Role, Submission
 
@@ -57,16 +59,15 @@ EQUALITY_QUESTIONS: dict[str, tuple[str, list[str]]] = {
 PREFER_NOT = "Prefer not to say"
 
 
-class SubmissionForm(forms.Form):
-    """The public form for a programme, built from its questions."""
+class SubmissionForm(HoneypotForm):
+    """The public form for a programme, built from its questions (with the honeypot of
+    :class:`~changebank.core.forms.HoneypotForm`)."""
 
     role = forms.ChoiceField(required=False, choices=[("", "Prefer not to say"), *Role.choices])
     organisation = forms.CharField(required=False, max_length=200)
     sector = forms.ChoiceField(required=False, choices=SECTORS)
     workstream = forms.ChoiceField(required=False, choices=[])
     consent = forms.BooleanField(required=False)
-    # Honeypot: hidden from people, filled in by bots. Filling it is reported, never silently dropped.
-    website = forms.CharField(required=False, max_length=200)
 
     def __init__(self, programme: Programme, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -100,14 +101,6 @@ class SubmissionForm(forms.Form):
 
     def free_text_questions(self) -> list[Question]:
         return [q for q in self.questions if q.kind == Question.Kind.FREE_TEXT]
-
-    def clean_website(self) -> str:
-        value = self.cleaned_data.get("website", "")
-        if value:
-            raise forms.ValidationError(
-                "Leave the field called ‘website’ empty. It is there to stop automated spam"
-            )
-        return value
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -45,6 +45,7 @@ from changebank.core.permissions import needs_permission
 from changebank.listen.models import Programme
 
 from ..models import ChoiceAnswer, ChoiceExperiment, Status
+from ..participants import session_participant_key
 from .overview import programme_or_404
 
 VIEW = "decide.view_choiceexperiment"
@@ -630,14 +631,7 @@ def _public_experiment(slug: str, experiment: str) -> tuple[Programme, ChoiceExp
 
 def respondent_key(request: HttpRequest, exp: ChoiceExperiment) -> str:
     """This browser's random respondent key for ``exp``, kept in the session."""
-    name = f"dce-{exp.pk}-respondent"
-    key = request.session.get(name)
-    if not key:
-        key = secrets.token_urlsafe(18)
-        request.session[name] = key
-        if not request.session.session_key:
-            request.session.save()
-    return key
+    return session_participant_key(request, f"dce-{exp.pk}-respondent", nbytes=18)
 
 
 def block_counts(exp: ChoiceExperiment) -> dict[int, int]:

@@ -32,6 +32,7 @@ from changebank.listen.models import Programme
 
 from .. import pairwise as ops
 from ..models import Idea, Moderation, PairPrompt, PairwiseSurvey, Status
+from ..participants import session_participant_key
 from .overview import link, programme_or_404
 
 VIEW = "decide.view_pairwisesurvey"
@@ -340,18 +341,13 @@ def public_survey(request: HttpRequest, slug: str, survey: str) -> PairwiseSurve
 
 
 def participant_key(request: HttpRequest, *, create: bool = False) -> str:
-    """This browser's participant key for wiki surveys: a random key kept in its session, made
-    when ``create`` is true (the session middleware then saves the session). It is what
+    """This browser's participant key for wiki surveys ("" if none), made when ``create`` is true
+    (the session middleware then saves the session). It is what
     :class:`~changebank.decide.models.PairPrompt` and participants' ideas store as
-    ``session_key``: never the session key itself, which is a credential (and, for someone
-    signed in, their login) and must not land in the database's vote rows or the audit trail. A
-    participant who signs in keeps it, because signing in keeps the session's data."""
-    key = request.session.get(ops.PARTICIPANT_SESSION_KEY, "")
-    if key or not create:
-        return key
-    key = ops.new_participant_key()
-    request.session[ops.PARTICIPANT_SESSION_KEY] = key
-    return key
+    ``session_key``: never the session key itself (see :mod:`changebank.decide.participants`)."""
+    return session_participant_key(
+        request, ops.PARTICIPANT_SESSION_KEY, create=create, save_new_session=False
+    )
 
 
 def _ideas_scope(survey: PairwiseSurvey) -> str:

@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from changebank.core import ratelimit
+from changebank.core.forms import HoneypotForm
 from changebank.core.permissions import needs_permission
 from changebank.listen.models import Question, Respondent, Role, Submission, new_reference
 from changebank.listen.privacy_ingest import text_fields
@@ -37,7 +38,7 @@ MAX_TEXT = 2000
 ROLES = [(r.value, r.label) for r in (Role.PATIENT, Role.CARER, Role.STAFF, Role.PUBLIC)]
 
 
-class PulseForm(forms.Form):
+class PulseForm(HoneypotForm):
     helped = forms.ChoiceField(
         choices=Helped.choices,
         widget=forms.RadioSelect,
@@ -63,7 +64,9 @@ class PulseForm(forms.Form):
         error_messages={"invalid_choice": "Choose one of the options, or none."},
     )
     consent = forms.BooleanField(required=False)
-    website = forms.CharField(required=False, max_length=200)
+
+    # this form's messages end with a full stop
+    honeypot_error = "Leave the field called ‘website’ empty. It is there to stop automated spam."
 
     def __init__(self, *args: Any, tracked: TrackedChange, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,14 +80,6 @@ class PulseForm(forms.Form):
 
     def clean_text(self) -> str:
         return self.cleaned_data["text"].replace("\r\n", "\n").strip()
-
-    def clean_website(self) -> str:
-        value = self.cleaned_data.get("website", "")
-        if value:
-            raise forms.ValidationError(
-                "Leave the field called ‘website’ empty. It is there to stop automated spam."
-            )
-        return value
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

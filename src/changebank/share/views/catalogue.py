@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from changebank.core import ratelimit
+from changebank.core.forms import HoneypotForm
 from changebank.core.permissions import needs_permission
 from changebank.decide.models import RSA
 from changebank.evaluate.models import Stage
@@ -144,7 +145,9 @@ def _published_theme(pk: int) -> Theme:
     )
 
 
-class ExperienceForm(forms.Form):
+class ExperienceForm(HoneypotForm):
+    """A published theme's "add your experience" form, with the honeypot."""
+
     text = forms.CharField(
         label="Your experience",
         max_length=EXPERIENCE_MAX,
@@ -163,8 +166,6 @@ class ExperienceForm(forms.Form):
         widget=forms.RadioSelect,
     )
     consent = forms.BooleanField(label="I agree to how my experience will be used", required=False)
-    # Honeypot: hidden from people, filled in by bots.
-    website = forms.CharField(required=False, max_length=200)
 
     def __init__(self, programme: Programme, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -173,14 +174,6 @@ class ExperienceForm(forms.Form):
             self.fields["consent"].help_text = programme.consent_text
         else:
             del self.fields["consent"]
-
-    def clean_website(self) -> str:
-        value = self.cleaned_data.get("website", "")
-        if value:
-            raise forms.ValidationError(
-                "Leave the field called ‘website’ empty. It is there to stop automated spam"
-            )
-        return value
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
