@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class AuditEvent(models.Model):
@@ -35,7 +36,13 @@ class AuditEvent(models.Model):
 
 
 class Task(models.Model):
-    """A piece of background work (an analysis run, a large export), with visible progress."""
+    """A piece of background work (an analysis run, a large export), with visible progress.
+
+    Workers take queued tasks whose ``run_after`` has come (see :mod:`changebank.core.tasks`); each
+    time one starts counts as an attempt, and a failed attempt is queued again with a growing delay
+    until ``max_attempts`` is reached. A running task's ``heartbeat_at`` is kept fresh by its worker:
+    a task whose heartbeat is older than the lease is taken to be abandoned and queued again.
+    """
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Waiting to start"
@@ -49,7 +56,7 @@ class Task(models.Model):
     progress = models.PositiveSmallIntegerField(default=0, help_text="Per cent done.")
     stage = models.CharField(max_length=200, blank=True, help_text="What it is doing now.")
     result = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="The error of the last failed attempt.")
     traceback = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -60,9 +67,33 @@ class Task(models.Model):
     claimed_by = models.CharField(
         max_length=120, blank=True, help_text="The worker running it: host:process id."
     )
+    key = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="An idempotency key: queueing a task with a key already used returns that task.",
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times it has started.")
+    max_attempts = models.PositiveSmallIntegerField(
+        default=3, help_text="Attempts before a failing task is given up as failed."
+    )
+    run_after = models.DateTimeField(
+        default=timezone.now, help_text="Not started before this time (a retry's back-off)."
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its worker last showed it was alive."
+    )
+    attempt_log = models.JSONField(
+        default=list, blank=True, help_text="One entry for each attempt: worker, times, outcome."
+    )
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "run_after"], name="core_task_ready")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"], condition=~models.Q(key=""), name="core_task_unique_key"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} #{self.pk} ({self.status})"
@@ -72,7 +103,12 @@ class Task(models.Model):
         return self.status in (self.Status.DONE, self.Status.FAILED)
 
     def report(self, progress: int, stage: str) -> None:
-        """Record progress from inside the task (visible at once to other connections)."""
+        """Record progress from inside the task, visible at once to other connections (written
+        outside any transaction the task has open, where the database allows it), and show that
+        the task is alive."""
+        from .tasks import write_progress
+
         self.progress = max(0, min(100, int(progress)))
         self.stage = stage[:200]
-        type(self).objects.filter(pk=self.pk).update(progress=self.progress, stage=self.stage)
+        self.heartbeat_at = timezone.now()
+        write_progress(self)

@@ -24,7 +24,7 @@ from changebank.analysis import DistinctChanges, ThemeModel
 from changebank.analysis.embed import CachedEmbedder, get_embedder
 from changebank.core.audit import acting_as, record
 from changebank.core.models import Task
-from changebank.core.tasks import enqueue, task
+from changebank.core.tasks import PermanentError, enqueue, task
 from changebank.listen.models import Programme, Submission
 
 from .models import (
@@ -112,7 +112,7 @@ class Analysis:
             .values_list("id", "text")
         )
         if not subs:
-            raise ValueError(f"programme '{self.programme.slug}' has no submissions to analyse")
+            raise PermanentError(f"programme '{self.programme.slug}' has no submissions to analyse")
         ids = np.array([s[0] for s in subs], dtype=np.int64)
         texts = [s[1] for s in subs]
 
