@@ -77,6 +77,7 @@ test-postgres: install
 bench: install
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_analysis.py
+	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_workspace.py
 	$(BIN)/python benchmarks/bench_opinion.py
 	$(BIN)/python benchmarks/bench_voting.py

@@ -6,7 +6,6 @@ Run ``changebank --help`` for the commands and ``changebank COMMAND --help`` for
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import os
 import sys
@@ -29,15 +28,8 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-# --- commands -------------------------------------------------------------------------------------
-
-
-def cmd_init(args: argparse.Namespace) -> int:
-    """Create the data folder and secret key, and bring the database schema up to date."""
-    from django.conf import settings
-    from django.core.management import call_command
-
-    data_dir = Path(settings.DATA_DIR)
+def _write_secret_key(data_dir: Path) -> None:
+    """Create ``data_dir`` and, unless CHANGEBANK_SECRET_KEY is set, its ``secret_key`` file."""
     data_dir.mkdir(parents=True, exist_ok=True)
     key_file = data_dir / "secret_key"
     if not key_file.exists() and not os.environ.get("CHANGEBANK_SECRET_KEY"):
@@ -48,6 +40,17 @@ def cmd_init(args: argparse.Namespace) -> int:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(50))
         key_file.chmod(0o600)
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create the data folder and secret key, and bring the database schema up to date."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    _write_secret_key(Path(settings.DATA_DIR))
     call_command("migrate", interactive=False, verbosity=1 if args.verbose else 0)
     print(f"Database ready: {settings.DATABASES['default']['NAME']}")
     return 0
@@ -331,6 +334,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from changebank.wsgi import application
 
+    proxy: dict[str, object] = {}
+    if os.environ.get("CHANGEBANK_PROXY_HEADERS", "") == "1":
+        # Behind nginx: waitress passes on the scheme, host and client address that the proxy
+        # sets (and drops those headers otherwise), so Django sees HTTPS and the rate limits see
+        # each visitor rather than the proxy. CHANGEBANK_TRUSTED_PROXY narrows which address may
+        # set them (default: any, for a server only the proxy can reach).
+        proxy = {
+            "trusted_proxy": os.environ.get("CHANGEBANK_TRUSTED_PROXY", "*"),
+            "trusted_proxy_count": 1,
+            "trusted_proxy_headers": {"x-forwarded-proto", "x-forwarded-host", "x-forwarded-for"},
+            "clear_untrusted_proxy_headers": True,
+        }
     print(f"changebank is serving on http://{args.host}:{args.port}/  (Ctrl+C to stop)", flush=True)
     serve(
         application,
@@ -339,6 +354,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         threads=args.threads,
         connection_limit=args.connection_limit,
         ident="changebank",
+        **proxy,
     )
     return 0
 
@@ -359,7 +375,53 @@ def cmd_analyse(args: argparse.Namespace) -> int:
     """Analyse a programme's submissions: codes, themes, distinct changes, sentiment and stance.
 
     Runs in this process and prints progress; decisions analysts have made are kept.
+
+    With --engine dask, analyse Parquet or CSV files instead, on a Dask cluster, for inputs larger
+    than one machine's memory: codes and themes are found in a sample here, then the workers code
+    every row, read its sentiment and stance, and write OUTPUT/results/part-NNNNN.parquet (one file
+    per partition) and OUTPUT/codebook.json. --scheduler ADDRESS uses a running cluster (inputs and
+    OUTPUT must be on storage its workers reach at the same paths); without it a LocalCluster of
+    --workers processes starts on this machine. See docs/scaling.md.
     """
+    if args.engine == "dask":
+        from changebank.analysis.distributed import InputError, analyse_files
+
+        if args.programme:
+            return _fail(
+                "--engine dask analyses files, not programmes yet: export the submissions "
+                "('changebank export submissions --programme SLUG -o FILE.csv') and pass --input"
+            )
+        if not args.input or not args.output or not args.text_column:
+            return _fail("--engine dask needs --input, --text-column and --output")
+        try:
+            codebook = analyse_files(
+                args.input,
+                args.output,
+                scheduler=args.scheduler,
+                workers=args.workers,
+                overwrite=args.overwrite,
+                text_column=args.text_column,
+                id_column=args.id_column,
+                question_column=args.question_column,
+                embedder=args.embedder,
+                sample_size=args.sample_size,
+                n_codes=args.codes,
+                sentiment=None if args.no_sentiment else "pretrained",
+            )
+        except InputError as exc:
+            return _fail(str(exc))
+        print(
+            f"Analysed {codebook['rows']:,} rows of {codebook['input']}: "
+            f"{len(codebook['codes']):,} codes in {len(codebook['themes']):,} themes, "
+            f"{sum(c['needs_review'] for c in codebook['codes']):,} codings to review; "
+            f"results in {Path(args.output) / 'results'}, codebook in "
+            f"{Path(args.output) / 'codebook.json'}."
+        )
+        return 0
+    if args.input or args.output or args.scheduler:
+        return _fail("--input, --output and --scheduler go with --engine dask")
+    if not args.programme:
+        return _fail("analyse needs --programme SLUG (or --engine dask with --input FILES)")
     from changebank.core.audit import acting_as
     from changebank.understand.analyse import analyse_now
 
@@ -384,19 +446,28 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Run background tasks (analyses) as they are queued; for production set-ups.
 
     With the embedded default (CHANGEBANK_TASKS_IN_PROCESS=1) the web process runs tasks itself
-    and no worker is needed.
+    and no worker is needed. Ctrl+C or SIGTERM lets the current task finish, then stops; a second
+    one stops at once and the task is queued again. See docs/workers.md.
     """
-    from changebank.core.tasks import recover_interrupted, run_pending, work_forever
+    from changebank.core import tasks
 
-    if args.once:
-        recovered = recover_interrupted()
-        if recovered:
-            print(f"Queued again {recovered} task(s) left running by a stopped worker.")
-        print(f"Ran {run_pending()} task(s).")
-        return 0
-    print("changebank worker is waiting for tasks (Ctrl+C to stop)", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        work_forever()
+    poll = getattr(args, "poll_seconds", 2.0)
+    if getattr(args, "processes", 1) > 1:
+        return tasks.run_worker_processes(args.processes, once=args.once, poll_seconds=poll)
+    tasks.load_task_modules()
+    with tasks.Shutdown(getattr(args, "parent_pid", None)) as stop:
+        try:
+            if args.once:
+                recovered = tasks.recover_interrupted()
+                if recovered:
+                    print(f"Queued again {recovered} task(s) left running by a stopped worker.")
+                print(f"Ran {tasks.run_pending(stop=stop)} task(s).", flush=True)
+                return 0
+            print("changebank worker is waiting for tasks (Ctrl+C to stop)", flush=True)
+            tasks.work_forever(poll, stop=stop)
+        except KeyboardInterrupt:
+            print("changebank worker stopped; its task was queued again", flush=True)
+            return 130
     return 0
 
 
@@ -557,14 +628,65 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "demo":
             p.add_argument("--no-serve", action="store_true", help="load the demo, do not serve")
 
-    p = add("analyse", cmd_analyse, "find codes, themes and distinct changes in a programme")
-    p.add_argument("--programme", required=True, help="the programme's slug")
+    p = add(
+        "analyse",
+        cmd_analyse,
+        "find codes, themes, distinct changes, sentiment and stance in a programme, or in "
+        "Parquet/CSV files on Dask (--engine dask)",
+    )
+    p.add_argument("--programme", help="the programme's slug (engine local)")
     p.add_argument(
         "--codes", type=int, help="how many codes to find (default: chosen by the analysis)"
     )
+    p.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local: a programme, in this process (default); dask: files, on a Dask cluster",
+    )
+    p.add_argument(
+        "--input",
+        help="dask: Parquet (.parquet) or UTF-8 CSV (.csv, .tsv) files: a file, a folder or a "
+        "quoted glob such as 'data/*.parquet'",
+    )
+    p.add_argument("--text-column", help="dask: the column holding the text")
+    p.add_argument("--id-column", help="dask: a column of ids (default: rows numbered from 0)")
+    p.add_argument("--question-column", help="dask: the question each text answers (optional)")
+    p.add_argument("--output", help="dask: the folder for results/*.parquet and codebook.json")
+    p.add_argument(
+        "--scheduler",
+        help="dask: a running scheduler, such as tcp://10.0.0.5:8786 (default: start a "
+        "LocalCluster here)",
+    )
+    p.add_argument(
+        "--workers", type=int, help="dask: LocalCluster worker processes (default: one per CPU)"
+    )
+    p.add_argument(
+        "--sample-size",
+        type=int,
+        default=20_000,
+        help="dask: texts the codes are found in (default 20,000)",
+    )
+    p.add_argument(
+        "--embedder",
+        choices=("wordllama", "minilm"),
+        default="wordllama",
+        help="dask: texts to vectors (default wordllama, the fast one)",
+    )
+    p.add_argument(
+        "--no-sentiment", action="store_true", help="dask: leave out sentiment and stance"
+    )
+    p.add_argument("--overwrite", action="store_true", help="dask: replace results in --output")
 
     p = add("worker", cmd_worker, "run queued background tasks (production)")
-    p.add_argument("--once", action="store_true", help="run what is queued now, then stop")
+    p.add_argument("--once", action="store_true", help="run what is ready now, then stop")
+    p.add_argument(
+        "--processes", type=int, default=1, help="how many worker processes to run (default 1)"
+    )
+    p.add_argument(
+        "--poll-seconds", type=float, default=2.0, help="how often an idle worker looks for tasks"
+    )
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
 
     p = add("erase", cmd_erase, "erase a contributor's data by reference number")
     p.add_argument("--reference", required=True, help="for example CB-7K3M-Q9XD")
@@ -605,7 +727,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_django(args.data_dir)
+    if args.func in (cmd_init, cmd_demo):
+        # Without DEBUG the settings refuse to load with no secret key: write it before they load.
+        _write_secret_key(Path(args.data_dir or os.environ.get("CHANGEBANK_DATA_DIR", "var")))
+    if args.func is cmd_analyse and getattr(args, "engine", "") == "dask":
+        return args.func(args)  # files in, files out: no database, no Django settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        _setup_django(args.data_dir)
+    except ImproperlyConfigured as exc:
+        return _fail(str(exc))
     return args.func(args)
 
 

@@ -15,7 +15,8 @@ TF-IDF labels), ``coder`` (auto-coding to a codebook), ``distinct`` (distinct ch
 against a reference profile), ``cooccurrence`` (codes raised together). For deciding:
 ``opinion`` (opinion groups as Pol.is computes them) and ``pairwise`` (Bradley–Terry scores,
 adaptive pairs), both also under their public name ``consensus``; ``delphi`` (consensus rules and
-RAND/UCLA disagreement); ``choice`` (discrete choice designs and the conditional logit).
+RAND/UCLA disagreement); ``choice`` (discrete choice designs and the conditional logit). Beyond one
+machine: ``distributed`` (``DistributedAnalysis``: the analysis over Parquet or CSV files on Dask).
 """
 
 from .agreement import cohen_kappa, kappa_per_code, krippendorff_alpha, sample_f1
@@ -24,6 +25,7 @@ from .coder import Coder, Suggestion
 from .cooccurrence import Cooccurrence, cooccurrence, split_by_label
 from .delphi import DelphiResult, DelphiRule
 from .distinct import DistinctChanges
+from .distributed import DistributedAnalysis
 from .embed import (
     CachedEmbedder,
     SentenceTransformerEmbedder,
@@ -54,6 +56,7 @@ __all__ = [
     "Coder",
     "Cooccurrence",
     "DistinctChanges",
+    "DistributedAnalysis",
     "GroupShare",
     "Prevalence",
     "Representation",
