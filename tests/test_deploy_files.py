@@ -515,16 +515,38 @@ def test_nginx_accepts_the_config(tmp_path):
 
 def test_systemd_units_run_real_commands_as_an_unprivileged_user():
     units = sorted(DEPLOY.glob("*.service"))
-    assert [unit.name for unit in units] == ["changebank-web.service", "changebank-worker.service"]
+    assert [unit.name for unit in units] == [
+        "changebank-purge.service",
+        "changebank-web.service",
+        "changebank-worker.service",
+    ]
     for unit in units:
-        parser = configparser.ConfigParser(strict=False, interpolation=None)
-        parser.optionxform = str  # keys are case-sensitive
-        parser.read_string(unit.read_text())
+        parser = unit_file(unit)
         service = parser["Service"]
         assert service["User"] not in {"root", "0"}, unit.name
         assert service["EnvironmentFile"] == "/etc/changebank/changebank.env", unit.name
         check_changebank_command(shlex.split(service["ExecStart"]), unit.name)
-        assert parser["Install"]["WantedBy"] == "multi-user.target", unit.name
+        if service.get("Type") == "oneshot":  # started by its timer, not at boot
+            assert (DEPLOY / unit.name.replace(".service", ".timer")).exists(), unit.name
+        else:
+            assert parser["Install"]["WantedBy"] == "multi-user.target", unit.name
+
+
+def unit_file(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # keys are case-sensitive
+    parser.read_string(path.read_text())
+    return parser
+
+
+def test_the_purge_timer_runs_the_purge_nightly():
+    timer = unit_file(DEPLOY / "changebank-purge.timer")
+    assert timer["Timer"]["Unit"] == "changebank-purge.service"
+    assert timer["Timer"]["OnCalendar"].startswith("*-*-* ")
+    assert timer["Timer"]["Persistent"] == "true"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+    service = unit_file(DEPLOY / "changebank-purge.service")["Service"]
+    assert shlex.split(service["ExecStart"])[1:] == ["purge"]
 
 
 def test_the_guide_names_real_commands_files_and_settings():
