@@ -51,14 +51,14 @@ demo: install
 # tools/audit_dependencies.py: pip-audit of the installed packages; fails on a known vulnerability,
 # warns (retrying twice) when the vulnerability service cannot be reached.
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
 	$(BIN)/bandit -c pyproject.toml -r src -q 2>&1 | { grep -v "but no failed test" || true; }; exit $${PIPESTATUS[0]}
 	$(BIN)/python tools/audit_dependencies.py
 
 format: install
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks tools
+	$(BIN)/ruff check --fix src tests benchmarks tools
 
 # The whole suite twice, at the same time (one per core): on SQLite, and on a throwaway PostgreSQL
 # server that tests/pgserver.py starts on loopback in a temporary folder. Each run's output is
