@@ -107,6 +107,7 @@ def server() -> Iterator[str]:
             ),
             check=True,
             stdout=subprocess.DEVNULL,
+            cwd=folder,  # the server's user may not enter the caller's folder
         )
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={folder} "
@@ -129,6 +130,7 @@ def server() -> Iterator[str]:
             ),
             check=True,
             stdout=subprocess.DEVNULL,
+            cwd=folder,  # the server's user may not enter the caller's folder
         )
         url = f"postgres://{SUPERUSER}@127.0.0.1:{port}/changebank"
         _createdb(url, "changebank")
@@ -139,6 +141,7 @@ def server() -> Iterator[str]:
                 _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
                 check=False,
                 stdout=subprocess.DEVNULL,
+                cwd=folder,
             )
         shutil.rmtree(folder, ignore_errors=True)
 
