@@ -146,7 +146,9 @@ def server() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _admin_connection(url: str):  # noqa: ANN202
+def admin_connection(url: str):  # noqa: ANN201
+    """An autocommit connection to the ``postgres`` database of ``url``'s server: CREATE and
+    DROP DATABASE run there."""
     import psycopg
 
     parts = urlparse(url)
@@ -160,7 +162,7 @@ def _admin_connection(url: str):  # noqa: ANN202
 
 
 def _createdb(url: str, name: str) -> None:
-    with _admin_connection(url) as con:
+    with admin_connection(url) as con:
         con.execute(f'CREATE DATABASE "{name}"')
 
 
@@ -174,7 +176,7 @@ def create_database(url: str) -> str:
 def drop_database(url: str) -> None:
     """Drop the database of ``url`` (closing its connections first)."""
     name = urlparse(url).path.lstrip("/")
-    with _admin_connection(url) as con:
+    with admin_connection(url) as con:
         con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

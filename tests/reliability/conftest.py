@@ -23,6 +23,7 @@ import pytest
 
 import tests.conftest as suite
 from tests.conftest import FIXTURES, command_db, command_env, on_postgres
+from tests.pgserver import admin_connection
 
 ROOT = Path(__file__).resolve().parents[2]
 SURVEY = FIXTURES / "surveys" / "surveymonkey.csv"
@@ -81,21 +82,6 @@ def query(target: Path, sql: str, params: tuple = ()) -> list[tuple]:
 # --- PostgreSQL: a database per data folder, copied from the session's template ------------------
 
 
-def _admin_connection(url: str):  # noqa: ANN202
-    """An autocommit connection to the ``postgres`` database of ``url``'s server (as
-    ``tests.pgserver`` makes them): CREATE and DROP DATABASE run there."""
-    import psycopg
-
-    parts = urlparse(url)
-    return psycopg.connect(
-        host=parts.hostname,
-        port=parts.port,
-        user=parts.username,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
 def copy_database(template_url: str) -> str:
     """A new database on the server holding a copy of the database of ``template_url``, which must
     have no open connections; returns its URL."""
@@ -105,7 +91,7 @@ def copy_database(template_url: str) -> str:
     name = f"cb_{uuid.uuid4().hex[:12]}"
     for attempt in range(10):
         try:
-            with _admin_connection(template_url) as con:
+            with admin_connection(template_url) as con:
                 con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
             break
         except psycopg.errors.ObjectInUse:
